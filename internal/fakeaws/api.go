@@ -1,0 +1,154 @@
+// Package fakeaws is an in-process HTTP fake of the parts of Amazon EKS, IAM
+// and STS that podid calls. The real aws-sdk-go-v2 clients talk to it through
+// an endpoint override. It is used by tests and by podid-lab; it must never be
+// imported by the podid binary.
+//
+// This file fixes the package's public API (shared with internal/lab and the
+// tests). Implementations live in the other files of the package.
+package fakeaws
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Defaults of the seeded world.
+const (
+	DefaultAccount = "1234567890"
+	DefaultRegion  = "us-west-2"
+)
+
+// Identity is one (namespace, service account) pair that has a pod identity
+// association which has taken effect.
+type Identity struct {
+	Namespace      string `json:"namespace"`
+	ServiceAccount string `json:"serviceAccount"`
+}
+
+// AgentSpec describes the agent add-on that the backend must deploy.
+type AgentSpec struct {
+	Cluster       string
+	Version       string // add-on version, e.g. v1.3.10-eksbuild.1
+	Configuration string // configurationValues JSON (may be empty)
+}
+
+// AgentHealth is what the backend reports about the agent DaemonSet.
+type AgentHealth struct {
+	Ready  bool   // rolled out and ready on every eligible node
+	Detail string // why not, e.g. "2 of 3 pods ready; kwok-node-2 has no ready agent pod"
+}
+
+// ClusterBackend is the real cluster behind a fake EKS cluster (implemented by
+// internal/lab on the lab's control plane). A nil backend means no Kubernetes
+// side effects: add-ons become ACTIVE after the add-on delay, associations
+// take effect after the propagation delay, and nothing else happens.
+type ClusterBackend interface {
+	// ApplyAgent creates or updates the kube-system/eks-pod-identity-agent DaemonSet.
+	ApplyAgent(ctx context.Context, spec AgentSpec) error
+	// AgentHealth reports whether the DaemonSet is ready.
+	AgentHealth(ctx context.Context, cluster string) (AgentHealth, error)
+	// DeleteAgent removes the DaemonSet (DeleteAddon without preserve).
+	DeleteAgent(ctx context.Context, cluster string) error
+	// SetIdentities replaces the webhook's identities with ids (write, then rename).
+	SetIdentities(ctx context.Context, cluster string, ids []Identity) error
+}
+
+// Faults are injected into answers. Rates are fractions in [0,1].
+type Faults struct {
+	ThrottleRate    float64       `json:"throttleRate"`    // answered with the service's throttling error
+	ServerErrorRate float64       `json:"serverErrorRate"` // answered with a 5xx
+	Latency         time.Duration `json:"latency"`         // added to every answer
+	EKSRateLimit    float64       `json:"eksRateLimit"`    // EKS requests per second (token bucket, burst = limit); 0 = unlimited
+	Down            []string      `json:"down"`            // services ("eks", "iam", "sts") that answer every call with 503
+	Seed            int64         `json:"seed"`            // random seed; 0 = time based
+}
+
+// Options configure a Server.
+type Options struct {
+	Account string // default DefaultAccount
+	Region  string // default DefaultRegion
+
+	Backend ClusterBackend
+
+	// AddonDelay is how long a new add-on stays CREATING before the backend
+	// applies the agent DaemonSet.
+	AddonDelay time.Duration
+	// AddonReadyTimeout is how long after ApplyAgent the DaemonSet may take to
+	// become ready before the add-on goes DEGRADED (default 2m).
+	AddonReadyTimeout time.Duration
+	// PropagationDelay is how long after Create/Update/DeletePodIdentityAssociation
+	// the change reaches the backend (the webhook).
+	PropagationDelay time.Duration
+
+	Faults Faults
+
+	// Logger receives debug logs of every call (nil = discard). The fake
+	// never writes to stdout.
+	Logger *slog.Logger
+}
+
+// Cluster seeds an EKS cluster.
+type Cluster struct {
+	Name            string
+	Version         string // Kubernetes minor, e.g. "1.35"
+	PlatformVersion string // e.g. "eks.5"
+	Status          string // default ACTIVE
+	Endpoint        string // API server URL, as the kubeconfig has it
+	CAData          string // base64 PEM of the cluster CA, as DescribeCluster returns it
+	AutoMode        bool   // computeConfig.enabled
+	Nodegroups      []Nodegroup
+}
+
+// Nodegroup seeds a managed node group.
+type Nodegroup struct {
+	Name     string
+	NodeRole string // role ARN
+	Labels   map[string]string
+}
+
+// Role seeds an IAM role.
+type Role struct {
+	Name                string
+	Path                string // default "/"
+	TrustPolicy         string // JSON document (plain, not URL-encoded)
+	Description         string
+	PermissionsBoundary string // policy ARN
+	Tags                map[string]string
+}
+
+// Policy seeds a managed policy (customer managed, or AWS managed when Arn
+// starts with arn:aws:iam::aws:policy/).
+type Policy struct {
+	Name     string
+	Arn      string // default arn:aws:iam::<account>:policy<path><name>
+	Path     string
+	Document string // JSON of the default version (v1)
+}
+
+// AuditEntry is one mutating call that the fake accepted (2xx).
+type AuditEntry struct {
+	Time      time.Time `json:"time"`
+	Service   string    `json:"service"`   // eks, iam, sts
+	Operation string    `json:"operation"` // e.g. CreatePodIdentityAssociation
+	Target    string    `json:"target"`    // the object changed, e.g. "eks-workshop/a-abc..." or "role/carts"
+}
+
+// Public API (implemented in server.go and friends):
+//
+//	func New(opts Options) *Server
+//	func (s *Server) Start(addr string) (string, error) // listen ("127.0.0.1:0"), serve, return base URL
+//	func (s *Server) URL() string
+//	func (s *Server) Handler() http.Handler
+//	func (s *Server) Close() error                        // stops serving and background timers
+//	func (s *Server) AddCluster(c Cluster)
+//	func (s *Server) PutRole(r Role) (arn string)
+//	func (s *Server) PutPolicy(p Policy) (arn string)
+//	func (s *Server) AttachRolePolicy(roleName, policyArn string) error
+//	func (s *Server) PutRolePolicy(roleName, policyName, document string) error
+//	func (s *Server) ForceAddonStatus(cluster, addon, status string, issues ...HealthIssue) // DEGRADED, CREATE_FAILED, …
+//	func (s *Server) SetFaults(f Faults)
+//	func (s *Server) SetCallerPolicy(document string)     // "" = caller may do anything (least-privilege tests)
+//	func (s *Server) Audit() []AuditEntry                 // mutating calls, in order
+//	func (s *Server) CallCounts() map[string]int          // "eks:DescribeAddon" -> n, every call incl. failed ones
+//	func (s *Server) ResetCounts()
