@@ -1,0 +1,201 @@
+// Package validate checks user input (cluster, namespace, service account,
+// role and policy ARNs, region, workload) before podid calls AWS or
+// Kubernetes. Each error names the value, the rule it breaks and an example
+// of a valid value.
+package validate
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+func invalid(what, value, rule, example string) error {
+	return fmt.Errorf("%s %q is not valid: %s (for example %q)", what, value, rule, example)
+}
+
+var clusterNameRE = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9\-_]*$`)
+
+// ClusterName checks an EKS cluster name: 1–100 characters, letters, digits,
+// hyphens and underscores, starting with a letter or digit.
+func ClusterName(s string) error {
+	if len(s) < 1 || len(s) > 100 || !clusterNameRE.MatchString(s) {
+		return invalid("cluster name", s, "an EKS cluster name has 1–100 letters, digits, hyphens or underscores and starts with a letter or digit", "eks-workshop")
+	}
+	return nil
+}
+
+// Namespace checks a Kubernetes namespace name (an RFC 1123 label).
+func Namespace(s string) error {
+	if errs := validation.IsDNS1123Label(s); len(errs) > 0 {
+		return invalid("namespace", s, "a namespace is a lowercase RFC 1123 label: "+strings.Join(errs, "; "), "carts")
+	}
+	return nil
+}
+
+// ServiceAccount checks a Kubernetes service account name (an RFC 1123
+// subdomain, as the API server validates it).
+func ServiceAccount(s string) error {
+	if errs := validation.IsDNS1123Subdomain(s); len(errs) > 0 {
+		return invalid("service account", s, "a service account name is a lowercase RFC 1123 subdomain: "+strings.Join(errs, "; "), "carts")
+	}
+	return nil
+}
+
+var (
+	accountRE  = regexp.MustCompile(`^[0-9]{12}$`)
+	iamNameRE  = regexp.MustCompile(`^[\w+=,.@-]+$`)
+	iamPathRE  = regexp.MustCompile(`^/([\x21-\x7e]*/)?$`)
+	regionRE   = regexp.MustCompile(`^[a-z]{2}(-(gov|iso|isob|isoe|isof|eusc))?-[a-z]+-[0-9]{1,2}$`)
+	partitions = map[string]bool{"aws": true, "aws-cn": true, "aws-us-gov": true}
+)
+
+// RoleARN is a parsed IAM role ARN.
+type RoleARN struct {
+	Partition string // aws, aws-cn or aws-us-gov
+	Account   string // 12 digits
+	Path      string // "/" or "/a/b/"
+	Name      string
+}
+
+// String returns the ARN.
+func (r RoleARN) String() string {
+	return fmt.Sprintf("arn:%s:iam::%s:role%s%s", r.Partition, r.Account, r.Path, r.Name)
+}
+
+const roleArnExample = "arn:aws:iam::111122223333:role/carts-dynamo"
+
+// RoleArn parses arn:<partition>:iam::<account>:role/<path/>name.
+func RoleArn(s string) (RoleARN, error) {
+	fail := func(rule string) (RoleARN, error) {
+		return RoleARN{}, invalid("role ARN", s, rule, roleArnExample)
+	}
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return fail("a role ARN has the form arn:<partition>:iam::<account>:role/<name>")
+	}
+	if !partitions[parts[1]] {
+		return fail("the partition must be aws, aws-cn or aws-us-gov")
+	}
+	if parts[2] != "iam" || parts[3] != "" {
+		return fail("the service must be iam and the region empty (arn:aws:iam::…)")
+	}
+	if !accountRE.MatchString(parts[4]) {
+		return fail("the account must be 12 digits")
+	}
+	res, ok := strings.CutPrefix(parts[5], "role/")
+	if !ok {
+		return fail("the resource must start with role/")
+	}
+	path, name := "/", res
+	if i := strings.LastIndex(res, "/"); i >= 0 {
+		path, name = "/"+res[:i+1], res[i+1:]
+	}
+	if len(path) > 512 || !iamPathRE.MatchString(path) {
+		return fail("the role path must be printable ASCII between slashes, at most 512 characters")
+	}
+	if err := RoleName(name); err != nil {
+		return fail("the role name must have 1–64 letters, digits or +=,.@_- characters")
+	}
+	return RoleARN{Partition: parts[1], Account: parts[4], Path: path, Name: name}, nil
+}
+
+// RoleName checks an IAM role name: 1–64 characters of letters, digits and +=,.@_-.
+func RoleName(s string) error {
+	if len(s) < 1 || len(s) > 64 || !iamNameRE.MatchString(s) {
+		return invalid("role name", s, "an IAM role name has 1–64 letters, digits or +=,.@_- characters", "carts-dynamo")
+	}
+	return nil
+}
+
+// RoleRef accepts a role name or a role ARN. For a name, arn is empty (the
+// caller resolves it with iam GetRole); for an ARN, name is its last segment.
+func RoleRef(s string) (name, arn string, err error) {
+	if strings.HasPrefix(s, "arn:") {
+		r, err := RoleArn(s)
+		if err != nil {
+			return "", "", err
+		}
+		return r.Name, s, nil
+	}
+	if err := RoleName(s); err != nil {
+		return "", "", invalid("role", s, "give a role name (1–64 letters, digits or +=,.@_- characters) or a role ARN", "carts-dynamo")
+	}
+	return s, "", nil
+}
+
+// PolicyArn checks arn:<partition>:iam::<account or aws>:policy/<path/>name.
+func PolicyArn(s string) error {
+	const example = "arn:aws:iam::111122223333:policy/carts-dynamo"
+	fail := func(rule string) error { return invalid("policy ARN", s, rule, example) }
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return fail("a policy ARN has the form arn:<partition>:iam::<account or aws>:policy/<name>")
+	}
+	if !partitions[parts[1]] {
+		return fail("the partition must be aws, aws-cn or aws-us-gov")
+	}
+	if parts[2] != "iam" || parts[3] != "" {
+		return fail("the service must be iam and the region empty (arn:aws:iam::…)")
+	}
+	if parts[4] != "aws" && !accountRE.MatchString(parts[4]) {
+		return fail("the account must be 12 digits, or aws for AWS managed policies")
+	}
+	res, ok := strings.CutPrefix(parts[5], "policy/")
+	if !ok {
+		return fail("the resource must start with policy/")
+	}
+	path, name := "/", res
+	if i := strings.LastIndex(res, "/"); i >= 0 {
+		path, name = "/"+res[:i+1], res[i+1:]
+	}
+	if len(path) > 512 || !iamPathRE.MatchString(path) {
+		return fail("the policy path must be printable ASCII between slashes, at most 512 characters")
+	}
+	if len(name) < 1 || len(name) > 128 || !iamNameRE.MatchString(name) {
+		return fail("the policy name must have 1–128 letters, digits or +=,.@_- characters")
+	}
+	return nil
+}
+
+// Region checks an AWS region code such as us-west-2, us-gov-west-1 or cn-north-1.
+func Region(s string) error {
+	if !regionRE.MatchString(s) {
+		return invalid("region", s, "a region code looks like <area>-<direction>-<number>", "us-west-2")
+	}
+	return nil
+}
+
+// Workload kinds returned by Workload.
+const (
+	KindDeployment  = "deployment"
+	KindStatefulSet = "statefulset"
+	KindDaemonSet   = "daemonset"
+)
+
+var workloadKinds = map[string]string{
+	"deployment": KindDeployment, "deployments": KindDeployment, "deploy": KindDeployment, "deployment.apps": KindDeployment,
+	"statefulset": KindStatefulSet, "statefulsets": KindStatefulSet, "sts": KindStatefulSet, "statefulset.apps": KindStatefulSet,
+	"daemonset": KindDaemonSet, "daemonsets": KindDaemonSet, "ds": KindDaemonSet, "daemonset.apps": KindDaemonSet,
+}
+
+// Workload parses <kind>/<name> as kubectl does, e.g. deployment/carts,
+// deploy/carts, statefulset/x, sts/x, daemonset/x, ds/x. kind is returned
+// as deployment, statefulset or daemonset.
+func Workload(s string) (kind, name string, err error) {
+	const example = "deployment/carts"
+	k, n, ok := strings.Cut(s, "/")
+	if !ok {
+		return "", "", invalid("workload", s, "a workload is <kind>/<name> with kind deployment, statefulset or daemonset", example)
+	}
+	kind, known := workloadKinds[strings.ToLower(k)]
+	if !known {
+		return "", "", invalid("workload", s, fmt.Sprintf("kind %q is not one of deployment (deploy), statefulset (sts), daemonset (ds)", k), example)
+	}
+	if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
+		return "", "", invalid("workload", s, "the name is a lowercase RFC 1123 subdomain: "+strings.Join(errs, "; "), example)
+	}
+	return kind, n, nil
+}
