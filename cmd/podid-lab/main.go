@@ -1,0 +1,481 @@
+// Command podid-lab runs the podid lab: a real Kubernetes control plane on
+// 127.0.0.1 with kwok nodes and the pod identity webhook, plus the fake
+// EKS/IAM/STS API, seeded with the EKS workshop's world.
+//
+//	podid-lab up        # build what is missing, start, seed
+//	eval "$(podid-lab env)"
+//	podid-lab status
+//	podid-lab down
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podid/podid/internal/fakeaws"
+	"github.com/podid/podid/internal/lab"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		if errors.Is(err, context.Canceled) {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}
+
+type rootOptions struct {
+	dir string
+}
+
+func newRoot(out, errOut io.Writer) *cobra.Command {
+	opts := &rootOptions{}
+	root := &cobra.Command{
+		Use:           "podid-lab",
+		Short:         "Run a local Kubernetes control plane and a fake EKS/IAM/STS for podid",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.PersistentFlags().StringVar(&opts.dir, "dir", "", "lab folder (default: .lab in the podid checkout, else in the working directory)")
+	root.AddCommand(newUp(opts), newDown(opts), newEnv(opts), newStatus(opts), newServe(opts))
+	return root
+}
+
+func (o *rootOptions) labDir() (string, error) {
+	if o.dir != "" {
+		return filepath.Abs(o.dir)
+	}
+	if root, err := lab.RepoRoot(); err == nil {
+		return filepath.Join(root, ".lab"), nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(wd, ".lab"), nil
+}
+
+// fakeConfig holds the fake's knobs (podid-lab up --config file.json).
+type fakeConfig struct {
+	AddonDelay        duration `json:"addonDelay"`
+	AddonReadyTimeout duration `json:"addonReadyTimeout"`
+	PropagationDelay  duration `json:"propagationDelay"`
+	Faults            faults   `json:"faults"`
+}
+
+// faults is fakeaws.Faults with a readable latency ("250ms").
+type faults struct {
+	ThrottleRate    float64  `json:"throttleRate"`
+	ServerErrorRate float64  `json:"serverErrorRate"`
+	Latency         duration `json:"latency"`
+	EKSRateLimit    float64  `json:"eksRateLimit"`
+	Down            []string `json:"down"`
+	Seed            int64    `json:"seed"`
+}
+
+func (f faults) toFake() fakeaws.Faults {
+	return fakeaws.Faults{
+		ThrottleRate: f.ThrottleRate, ServerErrorRate: f.ServerErrorRate, Latency: time.Duration(f.Latency),
+		EKSRateLimit: f.EKSRateLimit, Down: f.Down, Seed: f.Seed,
+	}
+}
+
+// duration reads "5s" or a number of nanoseconds.
+type duration time.Duration
+
+func (d duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration %q: %w (write e.g. \"5s\" or \"250ms\")", s, err)
+		}
+		*d = duration(v)
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("duration %s: want a string like \"5s\" or nanoseconds", b)
+	}
+	*d = duration(n)
+	return nil
+}
+
+const fakeConfigFile = "fake-config.json"
+
+func newUp(root *rootOptions) *cobra.Command {
+	var (
+		configFile                  string
+		addonDelay, propagation     time.Duration
+		throttle, serverErr, eksRPS float64
+		latency                     time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Build what is missing, start the lab and the fake AWS, seed the workshop",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := fakeConfig{AddonDelay: duration(addonDelay), PropagationDelay: duration(propagation)}
+			if configFile != "" {
+				b, err := os.ReadFile(configFile)
+				if err != nil {
+					return fmt.Errorf("read --config %s: %w", configFile, err)
+				}
+				if err := json.Unmarshal(b, &cfg); err != nil {
+					return fmt.Errorf("parse --config %s: %w", configFile, err)
+				}
+			}
+			f := cmd.Flags()
+			if f.Changed("addon-delay") || configFile == "" {
+				cfg.AddonDelay = duration(addonDelay)
+			}
+			if f.Changed("propagation-delay") || configFile == "" {
+				cfg.PropagationDelay = duration(propagation)
+			}
+			if f.Changed("throttle-rate") {
+				cfg.Faults.ThrottleRate = throttle
+			}
+			if f.Changed("server-error-rate") {
+				cfg.Faults.ServerErrorRate = serverErr
+			}
+			if f.Changed("latency") {
+				cfg.Faults.Latency = duration(latency)
+			}
+			if f.Changed("eks-rate-limit") {
+				cfg.Faults.EKSRateLimit = eksRPS
+			}
+			dir, err := root.labDir()
+			if err != nil {
+				return err
+			}
+			return runUp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed}")
+	f.DurationVar(&addonDelay, "addon-delay", 5*time.Second, "how long a new add-on stays CREATING before the agent DaemonSet is applied")
+	f.DurationVar(&propagation, "propagation-delay", 5*time.Second, "how long a pod identity association change takes to reach the webhook")
+	f.Float64Var(&throttle, "throttle-rate", 0, "fraction of AWS calls answered with a throttling error")
+	f.Float64Var(&serverErr, "server-error-rate", 0, "fraction of AWS calls answered with a 5xx")
+	f.DurationVar(&latency, "latency", 0, "latency added to every AWS answer")
+	f.Float64Var(&eksRPS, "eks-rate-limit", 0, "EKS requests per second before throttling (0 = unlimited)")
+	return cmd
+}
+
+func runUp(ctx context.Context, out, errOut io.Writer, dir string, cfg fakeConfig) error {
+	t0 := time.Now()
+	if s, err := lab.Load(dir); err == nil {
+		fake, ferr := lab.LoadFake(dir)
+		dead := s.Dead()
+		if ferr != nil || !fake.Alive() {
+			dead = append(dead, lab.Process{Name: "fakeaws"})
+		}
+		if len(dead) == 0 {
+			fmt.Fprintf(out, "The lab in %s is already up (apiserver %s, fake AWS %s).\n", dir, s.Server, fake.URL)
+			return nil
+		}
+		var names []string
+		for _, p := range dead {
+			names = append(names, p.Name)
+		}
+		fmt.Fprintf(errOut, "lab in %s is partly down (%s not running); restarting it\n", dir, strings.Join(names, ", "))
+		if err := lab.StopDir(ctx, dir); err != nil {
+			return err
+		}
+	}
+	repo, err := lab.RepoRoot()
+	if err != nil {
+		return err
+	}
+	binDir, err := lab.Build(ctx, errOut, repo)
+	if err != nil {
+		return err
+	}
+	cp, err := lab.Start(ctx, lab.Options{Dir: dir, BinDir: binDir, Progress: errOut})
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return errors.Join(err, lab.StopDir(stopCtx, dir))
+	}
+	client, err := cp.State.Client()
+	if err != nil {
+		return fail(err)
+	}
+	if err := lab.SeedWorkshopKube(ctx, client); err != nil {
+		return fail(fmt.Errorf("seed the workshop's Kubernetes objects: %w", err))
+	}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := os.WriteFile(filepath.Join(lab.RunDir(dir), fakeConfigFile), b, 0o600); err != nil {
+		return fail(fmt.Errorf("write fake config: %w", err))
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fail(fmt.Errorf("find the podid-lab binary to start the fake AWS: %w", err))
+	}
+	p, err := lab.SpawnDetached("fakeaws", self, []string{"serve", "--dir", dir}, filepath.Join(lab.RunDir(dir), "logs", "fakeaws.log"))
+	if err != nil {
+		return fail(err)
+	}
+	var fake *lab.FakeState
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if f, err := lab.LoadFake(dir); err == nil && f.PID == p.PID {
+			fake = f
+			break
+		}
+		if !p.Alive() || time.Now().After(deadline) {
+			return fail(fmt.Errorf("the fake AWS (pid %d) did not come up; its log %s says:\n%s", p.PID, p.Log, readTail(p.Log)))
+		}
+		select {
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-time.After(75 * time.Millisecond):
+		}
+	}
+	fmt.Fprintf(errOut, "[%5.1fs] fake AWS serving at %s (add-on delay %s, propagation delay %s)\n",
+		time.Since(t0).Seconds(), fake.URL, time.Duration(cfg.AddonDelay), time.Duration(cfg.PropagationDelay))
+	dirFlag := ""
+	if repo, err := lab.RepoRoot(); err != nil || filepath.Join(repo, ".lab") != dir {
+		dirFlag = " --dir " + dir
+	}
+	fmt.Fprintf(out, `The lab is up in %s (%s).
+
+  eval "$(podid-lab env%[3]s)"      # KUBECONFIG, AWS_ENDPOINT_URL, dummy credentials, region
+  kubectl get nodes                   # 3 kwok nodes
+  podid enable --cluster eks-workshop --ns carts --sa carts
+  podid-lab status%[3]s
+  podid-lab down%[3]s
+`, dir, time.Since(t0).Round(100*time.Millisecond), dirFlag)
+	return nil
+}
+
+func readTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+func newDown(root *rootOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Stop the lab's recorded processes and remove its run folder",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := root.labDir()
+			if err != nil {
+				return err
+			}
+			if _, err := lab.Load(dir); err != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "No lab is running in %s.\n", dir)
+				return nil
+			}
+			if err := lab.StopDir(cmd.Context(), dir); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "The lab in %s is stopped.\n", dir)
+			return nil
+		},
+	}
+}
+
+func newEnv(root *rootOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "env",
+		Short: `Print shell exports for the lab: eval "$(podid-lab env)"`,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := root.labDir()
+			if err != nil {
+				return err
+			}
+			s, err := lab.Load(dir)
+			if err != nil {
+				return err
+			}
+			fake, err := lab.LoadFake(dir)
+			if err != nil {
+				return fmt.Errorf("the lab in %s has no fake AWS running (%w); run `podid-lab up` again", dir, err)
+			}
+			for _, kv := range envVars(s.Kubeconfig, fake.URL) {
+				k, v, _ := strings.Cut(kv, "=")
+				fmt.Fprintf(cmd.OutOrStdout(), "export %s=%s\n", k, shellQuote(v))
+			}
+			return nil
+		},
+	}
+}
+
+func envVars(kubeconfig, url string) []string {
+	return []string{
+		"KUBECONFIG=" + kubeconfig,
+		"AWS_ENDPOINT_URL=" + url,
+		"AWS_ENDPOINT_URL_EKS=" + url,
+		"AWS_ENDPOINT_URL_IAM=" + url,
+		"AWS_ENDPOINT_URL_STS=" + url,
+		"AWS_REGION=" + lab.WorkshopRegion,
+		"AWS_DEFAULT_REGION=" + lab.WorkshopRegion,
+		"AWS_ACCESS_KEY_ID=AKIDPODIDLAB",
+		"AWS_SECRET_ACCESS_KEY=podid-lab-secret",
+		"AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"EKS_CLUSTER_NAME=" + lab.WorkshopCluster,
+		"AWS_ACCOUNT_ID=" + lab.WorkshopAccount,
+	}
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@,+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func newStatus(root *rootOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "List the lab's processes with PID, liveness, URL and memory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := root.labDir()
+			if err != nil {
+				return err
+			}
+			s, err := lab.Load(dir)
+			if err != nil {
+				return err
+			}
+			procs := s.Processes
+			if fake, err := lab.LoadFake(dir); err == nil {
+				procs = append(procs, fake.Process)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "PROCESS\tPID\tALIVE\tURL\tRSS")
+			var total int64
+			for _, p := range procs {
+				alive, rss := "no", "-"
+				if p.Alive() {
+					alive = "yes"
+					total += p.RSS()
+					rss = fmt.Sprintf("%d MiB", p.RSS()>>20)
+				}
+				url := p.URL
+				if url == "" {
+					url = "-"
+				}
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", p.Name, p.PID, alive, url, rss)
+			}
+			fmt.Fprintf(w, "total\t\t\t\t%d MiB\n", total>>20)
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nkubeconfig: %s\nlogs:       %s\n", s.Kubeconfig, filepath.Join(s.Dir, "logs"))
+			if fake, err := lab.LoadFake(dir); err == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "fake AWS:   %s\n", fake.URL)
+			}
+			return nil
+		},
+	}
+}
+
+// newServe runs the fake AWS next to a started lab; `up` starts it detached.
+func newServe(root *rootOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:    "serve",
+		Short:  "Serve the fake EKS/IAM/STS for a running lab (started by up)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := root.labDir()
+			if err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), dir)
+		},
+	}
+}
+
+func runServe(ctx context.Context, dir string) error {
+	s, err := lab.Load(dir)
+	if err != nil {
+		return err
+	}
+	var cfg fakeConfig
+	cfgPath := filepath.Join(lab.RunDir(dir), fakeConfigFile)
+	if b, err := os.ReadFile(cfgPath); err == nil {
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			return fmt.Errorf("parse %s: %w", cfgPath, err)
+		}
+	}
+	client, err := s.Client()
+	if err != nil {
+		return err
+	}
+	ca, err := s.CAData()
+	if err != nil {
+		return err
+	}
+	hub := lab.NewBackend(client, s.IdentitiesFile)
+	handle := hub.Handle()
+	defer handle.Close()
+	fake := fakeaws.New(fakeaws.Options{
+		Backend:           handle,
+		AddonDelay:        time.Duration(cfg.AddonDelay),
+		AddonReadyTimeout: time.Duration(cfg.AddonReadyTimeout),
+		PropagationDelay:  time.Duration(cfg.PropagationDelay),
+		Faults:            cfg.Faults.toFake(),
+	})
+	url, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("start fake AWS: %w", err)
+	}
+	defer fake.Close()
+	if err := lab.SeedWorkshopAWS(fake, lab.Kube{Client: client, Server: s.Server, CAData: ca}); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := lab.SaveFake(dir, lab.FakeState{Process: lab.Process{
+		Name: "fakeaws", PID: os.Getpid(), Exe: self, URL: url,
+		Log: filepath.Join(lab.RunDir(dir), "logs", "fakeaws.log"),
+	}}); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "fake AWS serving at %s for lab %s\n", url, dir)
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "fake AWS stopping")
+	return nil
+}
