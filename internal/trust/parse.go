@@ -186,10 +186,13 @@ func describe(raw []byte) string {
 }
 
 // Decode returns the JSON text of a policy document as IAM returns it:
-// URL-encoded documents (starting with %7B or containing %22) are decoded,
-// anything else is returned unchanged.
+// URL-encoded documents (not starting with "{", but starting with %7B or
+// containing %22) are decoded, anything else is returned unchanged.
 func Decode(doc string) (string, error) {
 	t := strings.TrimSpace(doc)
+	if strings.HasPrefix(t, "{") {
+		return doc, nil // plain JSON, even when a value contains "%22"
+	}
 	if strings.HasPrefix(strings.ToUpper(t), "%7B") || strings.Contains(strings.ToUpper(t), "%22") {
 		d, err := url.QueryUnescape(t)
 		if err != nil {
