@@ -1,0 +1,324 @@
+package podidentity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+
+	"github.com/podid/podid/internal/awsapi"
+	"github.com/podid/podid/internal/fail"
+	"github.com/podid/podid/internal/step"
+)
+
+// AgentAddonName is the EKS add-on that runs the Pod Identity Agent.
+const AgentAddonName = "eks-pod-identity-agent"
+
+// AddonAPI is what the agent add-on step needs from EKS.
+type AddonAPI interface {
+	DescribeAddon(ctx context.Context, in *eks.DescribeAddonInput, optFns ...func(*eks.Options)) (*eks.DescribeAddonOutput, error)
+	CreateAddon(ctx context.Context, in *eks.CreateAddonInput, optFns ...func(*eks.Options)) (*eks.CreateAddonOutput, error)
+	DescribeAddonVersions(ctx context.Context, in *eks.DescribeAddonVersionsInput, optFns ...func(*eks.Options)) (*eks.DescribeAddonVersionsOutput, error)
+}
+
+// AgentWaiter waits until the agent DaemonSet runs on every eligible node
+// (implemented on the Kubernetes side).
+type AgentWaiter interface {
+	WaitAgent(ctx context.Context, progress step.Progress) error
+}
+
+// Plan actions of the agent add-on step (Details["action"]).
+const (
+	addonActionCreate = "create"
+	addonActionWait   = "wait"
+)
+
+// AgentAddon is the install-agent step: the eks-pod-identity-agent add-on
+// exists and is ACTIVE, and its DaemonSet is ready.
+type AgentAddon struct {
+	api     AddonAPI
+	agent   AgentWaiter
+	cluster ClusterInfo
+	opts    AgentAddonOptions
+}
+
+// AgentAddonOptions tune the agent add-on step.
+type AgentAddonOptions struct {
+	// Version pins the add-on version (--addon-version); empty = the default
+	// for the cluster's Kubernetes version.
+	Version string
+	// Poller paces the wait for ACTIVE (zero value = DefaultPoller()).
+	Poller Poller
+}
+
+// NewAgentAddon returns the install-agent step for cluster. agent may be nil
+// only where the DaemonSet cannot be checked (then the step says so).
+func NewAgentAddon(api AddonAPI, agent AgentWaiter, cluster ClusterInfo, opts AgentAddonOptions) *AgentAddon {
+	if opts.Poller.Sleep == nil {
+		opts.Poller = DefaultPoller()
+	}
+	return &AgentAddon{api: api, agent: agent, cluster: cluster, opts: opts}
+}
+
+// Name implements step.Step.
+func (s *AgentAddon) Name() string { return "install-agent" }
+
+func (s *AgentAddon) describeHint() string {
+	return fmt.Sprintf("aws eks describe-addon --cluster-name %s --addon-name %s --region %s", s.cluster.Name, AgentAddonName, s.cluster.Region)
+}
+
+// Check implements step.Step.
+func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
+	details := map[string]any{"cluster": s.cluster.Name, "addon": AgentAddonName}
+	if s.cluster.AutoMode {
+		details["autoMode"] = true
+		return step.Plan{
+			Satisfied: true,
+			Summary:   fmt.Sprintf("cluster %s uses EKS Auto Mode: the Pod Identity Agent is built in, no add-on needed", s.cluster.Name),
+			Details:   details,
+		}, nil
+	}
+	out, err := s.api.DescribeAddon(ctx, &eks.DescribeAddonInput{ClusterName: aws.String(s.cluster.Name), AddonName: aws.String(AgentAddonName)})
+	var nf *ekstypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		version, why, err := s.chooseVersion(ctx)
+		if err != nil {
+			return step.Plan{}, err
+		}
+		details["action"] = addonActionCreate
+		details["addonVersion"] = version
+		return step.Plan{
+			Summary: fmt.Sprintf("add-on %s is not installed", AgentAddonName),
+			Changes: []string{
+				fmt.Sprintf("create add-on %s %s (%s)", AgentAddonName, version, why),
+				"wait until the add-on is ACTIVE and its DaemonSet is ready on every node",
+			},
+			Details: details,
+		}, nil
+	case err != nil:
+		return step.Plan{}, awsapi.Explain(err, "describe add-on", fmt.Sprintf("%s on cluster %s", AgentAddonName, s.cluster.Name))
+	}
+	a := out.Addon
+	status := string(a.Status)
+	details["status"] = status
+	details["addonVersion"] = aws.ToString(a.AddonVersion)
+	var warnings []string
+	if s.opts.Version != "" && s.opts.Version != aws.ToString(a.AddonVersion) {
+		warnings = append(warnings, fmt.Sprintf("add-on %s is installed at %s, not the requested %s; podid does not change an installed add-on (aws eks update-addon --cluster-name %s --addon-name %s --addon-version %s)",
+			AgentAddonName, aws.ToString(a.AddonVersion), s.opts.Version, s.cluster.Name, AgentAddonName, s.opts.Version))
+	}
+	switch a.Status {
+	case ekstypes.AddonStatusActive:
+		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("add-on %s %s is ACTIVE", AgentAddonName, aws.ToString(a.AddonVersion)), Warnings: warnings, Details: details}, nil
+	case ekstypes.AddonStatusCreating, ekstypes.AddonStatusUpdating:
+		details["action"] = addonActionWait
+		return step.Plan{
+			Summary:  fmt.Sprintf("add-on %s %s is %s", AgentAddonName, aws.ToString(a.AddonVersion), status),
+			Changes:  []string{"wait until the add-on is ACTIVE and its DaemonSet is ready on every node"},
+			Warnings: warnings,
+			Details:  details,
+		}, nil
+	case ekstypes.AddonStatusCreateFailed, ekstypes.AddonStatusDegraded, ekstypes.AddonStatusUpdateFailed:
+		return step.Plan{}, s.failedError(a)
+	case ekstypes.AddonStatusDeleting:
+		return step.Plan{}, fail.Errorf(fmt.Sprintf("wait for the deletion (aws eks wait addon-deleted --cluster-name %s --addon-name %s), then run podid again", s.cluster.Name, AgentAddonName),
+			"add-on %s on cluster %s is being deleted", AgentAddonName, s.cluster.Name)
+	default:
+		return step.Plan{}, fail.Errorf(s.describeHint(), "add-on %s on cluster %s is %s", AgentAddonName, s.cluster.Name, status)
+	}
+}
+
+// chooseVersion returns the version to create and why: the pinned one if
+// compatible, else the default for the cluster's Kubernetes version.
+func (s *AgentAddon) chooseVersion(ctx context.Context) (version, why string, err error) {
+	var compatible []string
+	def := ""
+	p := eks.NewDescribeAddonVersionsPaginator(s.api, &eks.DescribeAddonVersionsInput{
+		AddonName: aws.String(AgentAddonName), KubernetesVersion: aws.String(s.cluster.Version)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", "", awsapi.Explain(err, "describe add-on versions", fmt.Sprintf("of %s for Kubernetes %s", AgentAddonName, s.cluster.Version))
+		}
+		for _, info := range page.Addons {
+			if aws.ToString(info.AddonName) != AgentAddonName {
+				continue
+			}
+			for _, v := range info.AddonVersions {
+				for _, c := range v.Compatibilities {
+					if aws.ToString(c.ClusterVersion) != s.cluster.Version {
+						continue
+					}
+					compatible = append(compatible, aws.ToString(v.AddonVersion))
+					if c.DefaultVersion && def == "" {
+						def = aws.ToString(v.AddonVersion)
+					}
+				}
+			}
+		}
+	}
+	return selectVersion(s.opts.Version, def, compatible, s.cluster.Version)
+}
+
+// selectVersion is the pure part of chooseVersion.
+func selectVersion(pinned, def string, compatible []string, k8s string) (version, why string, err error) {
+	compatible = slices.Compact(compatible)
+	if pinned != "" {
+		if slices.Contains(compatible, pinned) {
+			return pinned, "pinned with --addon-version", nil
+		}
+		if len(compatible) == 0 {
+			return "", "", fail.Usagef("", "add-on version %s: EKS offers no %s version for Kubernetes %s", pinned, AgentAddonName, k8s)
+		}
+		return "", "", fail.Usagef("pass one of them with --addon-version, or leave it out for the default",
+			"add-on version %s is not compatible with Kubernetes %s; compatible versions: %s", pinned, k8s, strings.Join(compatible, ", "))
+	}
+	if def != "" {
+		return def, "default for Kubernetes " + k8s, nil
+	}
+	if len(compatible) > 0 {
+		return compatible[0], "newest compatible with Kubernetes " + k8s, nil
+	}
+	return "", "", fail.Errorf("upgrade the cluster to a Kubernetes version that EKS Pod Identity supports",
+		"EKS offers no %s version for Kubernetes %s", AgentAddonName, k8s)
+}
+
+// failedError explains a failed or degraded add-on with its health issues.
+func (s *AgentAddon) failedError(a *ekstypes.Addon) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "add-on %s %s on cluster %s is %s", AgentAddonName, aws.ToString(a.AddonVersion), s.cluster.Name, a.Status)
+	if a.Health != nil && len(a.Health.Issues) > 0 {
+		b.WriteString(":")
+		for _, i := range a.Health.Issues {
+			fmt.Fprintf(&b, "\n  %s: %s", i.Code, aws.ToString(i.Message))
+			if len(i.ResourceIds) > 0 {
+				fmt.Fprintf(&b, " (resources: %s)", strings.Join(i.ResourceIds, ", "))
+			}
+		}
+	} else {
+		b.WriteString(" (EKS reports no health issues)")
+	}
+	hint := fmt.Sprintf("inspect it with %s; to take over a conflicting self-managed DaemonSet: aws eks update-addon --cluster-name %s --addon-name %s --resolve-conflicts OVERWRITE; or delete it (aws eks delete-addon --cluster-name %s --addon-name %s) and run podid again",
+		s.describeHint(), s.cluster.Name, AgentAddonName, s.cluster.Name, AgentAddonName)
+	return fail.Errorf(hint, "%s", b.String())
+}
+
+// Apply implements step.Step: create the add-on if the plan says so, wait
+// for ACTIVE, then wait for the DaemonSet.
+func (s *AgentAddon) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
+	res := step.Result{Details: map[string]any{}}
+	for k, v := range p.Details {
+		res.Details[k] = v
+	}
+	if p.Details["action"] == addonActionCreate {
+		version, _ := p.Details["addonVersion"].(string)
+		// ResolveConflicts NONE: if someone runs a self-managed
+		// eks-pod-identity-agent DaemonSet (Helm chart), OVERWRITE would
+		// silently replace its configuration (tolerations, args). With NONE
+		// the add-on goes CREATE_FAILED with a ConfigurationConflict health
+		// issue, and failedError's hint tells the user how to take over
+		// deliberately. The client request token is left to the SDK (an
+		// idempotency token per call, reused across its retries).
+		_, err := s.api.CreateAddon(ctx, &eks.CreateAddonInput{
+			ClusterName:      aws.String(s.cluster.Name),
+			AddonName:        aws.String(AgentAddonName),
+			AddonVersion:     aws.String(version),
+			ResolveConflicts: ekstypes.ResolveConflictsNone,
+		})
+		var inUse *ekstypes.ResourceInUseException
+		switch {
+		case errors.As(err, &inUse):
+			res.Warnings = append(res.Warnings, fmt.Sprintf("add-on %s was created concurrently by someone else; waiting for it", AgentAddonName))
+		case err != nil:
+			return res, awsapi.Explain(err, "create add-on", fmt.Sprintf("%s on cluster %s", AgentAddonName, s.cluster.Name))
+		default:
+			res.Changes = append(res.Changes, fmt.Sprintf("created add-on %s %s", AgentAddonName, version))
+		}
+	}
+	a, err := s.waitActive(ctx, progress)
+	if err != nil {
+		return res, err
+	}
+	res.Summary = fmt.Sprintf("add-on %s %s is ACTIVE", AgentAddonName, aws.ToString(a.AddonVersion))
+	res.Details["status"] = string(a.Status)
+	res.Details["addonVersion"] = aws.ToString(a.AddonVersion)
+	if err := s.waitAgent(ctx, progress, &res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// Verify implements step.Verifier: an ACTIVE add-on still needs a ready
+// DaemonSet.
+func (s *AgentAddon) Verify(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
+	res := step.Result{Summary: p.Summary, Details: p.Details}
+	if s.cluster.AutoMode {
+		return res, nil
+	}
+	err := s.waitAgent(ctx, progress, &res)
+	return res, err
+}
+
+func (s *AgentAddon) waitAgent(ctx context.Context, progress step.Progress, res *step.Result) error {
+	if s.agent == nil {
+		res.Warnings = append(res.Warnings, "the agent DaemonSet was not checked (no Kubernetes access)")
+		return nil
+	}
+	if progress != nil {
+		progress.Waiting("DaemonSet kube-system/eks-pod-identity-agent ready on every node")
+	}
+	if err := s.agent.WaitAgent(ctx, progress); err != nil {
+		return fmt.Errorf("add-on %s is ACTIVE but its DaemonSet is not ready: %w", AgentAddonName, err)
+	}
+	res.Summary += "; DaemonSet ready"
+	return nil
+}
+
+// waitActive polls DescribeAddon until ACTIVE, failing at once on a failed
+// or degraded status, and naming the last status seen on timeout.
+func (s *AgentAddon) waitActive(ctx context.Context, progress step.Progress) (*ekstypes.Addon, error) {
+	var last *ekstypes.Addon
+	in := &eks.DescribeAddonInput{ClusterName: aws.String(s.cluster.Name), AddonName: aws.String(AgentAddonName)}
+	err := s.opts.Poller.Poll(ctx, func(ctx context.Context) (bool, error) {
+		out, err := s.api.DescribeAddon(ctx, in)
+		if err != nil {
+			return false, err
+		}
+		prev := last
+		last = out.Addon
+		switch last.Status {
+		case ekstypes.AddonStatusActive:
+			return true, nil
+		case ekstypes.AddonStatusCreateFailed, ekstypes.AddonStatusDegraded, ekstypes.AddonStatusUpdateFailed:
+			return false, s.failedError(last)
+		case ekstypes.AddonStatusDeleting, ekstypes.AddonStatusDeleteFailed:
+			return false, fail.Errorf(s.describeHint(), "add-on %s on cluster %s went %s while podid waited for it", AgentAddonName, s.cluster.Name, last.Status)
+		}
+		if progress != nil && (prev == nil || prev.Status != last.Status) {
+			progress.Waiting(fmt.Sprintf("add-on %s %s", AgentAddonName, last.Status))
+		}
+		return false, nil
+	})
+	if err == nil {
+		return last, nil
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		seen := "no answer yet"
+		if last != nil {
+			seen = "last status " + string(last.Status)
+		}
+		return last, &fail.Error{Kind: fail.KindOf(ctx.Err()), Err: fmt.Errorf("add-on %s on cluster %s is not ACTIVE yet (%s): %w", AgentAddonName, s.cluster.Name, seen, ctx.Err()),
+			Hint: "raise --timeout, or watch it with " + s.describeHint()}
+	}
+	var fe *fail.Error
+	if errors.As(err, &fe) {
+		return last, err
+	}
+	return last, awsapi.Explain(err, "describe add-on", fmt.Sprintf("%s on cluster %s", AgentAddonName, s.cluster.Name))
+}
