@@ -216,7 +216,7 @@ func Evaluate(doc *Document, req Request) Report {
 	}
 
 	switch {
-	case !mentions && len(r.IRSA) > 0:
+	case !mentions && len(r.IRSA) > 0 && onlyIRSA(doc, r.IRSA):
 		var issuers []string
 		for _, t := range r.IRSA {
 			issuers = append(issuers, t.Issuer)
@@ -303,6 +303,20 @@ func Evaluate(doc *Document, req Request) Report {
 		})
 	}
 	return r
+}
+
+// onlyIRSA reports whether every Allow statement is one of the IRSA statements.
+func onlyIRSA(doc *Document, irsa []IRSATrust) bool {
+	isIRSA := map[int]bool{}
+	for _, t := range irsa {
+		isIRSA[t.StatementIndex] = true
+	}
+	for _, s := range doc.Statements {
+		if s.Effect == "Allow" && !isIRSA[s.Index] {
+			return false
+		}
+	}
+	return true
 }
 
 func firstNonEmpty(v []string) string {

@@ -90,6 +90,11 @@ func TestEvaluate(t *testing.T) {
 			want: outcome{ImplicitDeny, ImplicitDeny, "", []string{"irsa-only"}, nil},
 		},
 		{
+			name: "IRSA plus another service is not IRSA-only",
+			doc:  stmt(`{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC"},"Action":"sts:AssumeRoleWithWebIdentity"}`, `{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}`),
+			want: outcome{ImplicitDeny, ImplicitDeny, "", []string{"no-pod-identity-principal"}, nil},
+		},
+		{
 			name: "no principal for the service",
 			doc:  stmt(`{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}`),
 			want: outcome{ImplicitDeny, ImplicitDeny, "", []string{"no-pod-identity-principal"}, nil},

@@ -55,7 +55,8 @@ type Principal struct {
 	Values map[string][]string
 }
 
-// Name returns "Sid" when the statement has a Sid, else "#<index>".
+// Name names the statement for messages: `"Sid" (statement N)` when it has
+// a Sid, else `statement N` (N counts from 0).
 func (s *Statement) Name() string {
 	if s.Sid != "" {
 		return fmt.Sprintf("%q (statement %d)", s.Sid, s.Index)
