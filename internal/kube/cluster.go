@@ -1,0 +1,333 @@
+package kube
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/podid/podid/internal/fail"
+)
+
+// Client rate limits: well above client-go's 5/10 so that listing a
+// namespace's workloads and watching a rollout never queue, still polite to
+// a shared apiserver.
+const (
+	DefaultQPS   = 50
+	DefaultBurst = 100
+)
+
+// Cluster is a loaded kubeconfig: the REST config, a client built from it and
+// what the safety check (SameCluster) needs.
+type Cluster struct {
+	Config  *rest.Config
+	Client  kubernetes.Interface
+	Server  string // API server URL as the kubeconfig has it
+	CAData  []byte // PEM bundle the kubeconfig trusts (empty with insecure-skip-tls-verify or system roots)
+	Context string // the context in use
+	// Insecure reports insecure-skip-tls-verify in the kubeconfig.
+	Insecure bool
+	// Calls counts the requests sent through Client, per "kube:VERB resource".
+	Calls *CallCounter
+}
+
+// LoadOptions refine Load.
+type LoadOptions struct {
+	Kubeconfig string // explicit path; "" = $KUBECONFIG, then ~/.kube/config
+	Context    string // "" = the kubeconfig's current context
+	UserAgent  string // default "podid"
+	QPS        float32
+	Burst      int
+}
+
+// Load reads the kubeconfig with client-go's standard rules (explicit path,
+// else $KUBECONFIG, else ~/.kube/config), applies a context override and
+// builds a client. It never contacts the cluster.
+func Load(kubeconfig, context string) (*Cluster, error) {
+	return LoadWithOptions(LoadOptions{Kubeconfig: kubeconfig, Context: context})
+}
+
+// LoadWithOptions is Load with a user agent and rate limits.
+func LoadWithOptions(o LoadOptions) (*Cluster, error) {
+	if o.UserAgent == "" {
+		o.UserAgent = "podid"
+	}
+	if o.QPS == 0 {
+		o.QPS = DefaultQPS
+	}
+	if o.Burst == 0 {
+		o.Burst = DefaultBurst
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if o.Kubeconfig != "" {
+		if _, err := os.Stat(o.Kubeconfig); err != nil {
+			return nil, fail.Errorf("check the --kubeconfig path, or run `aws eks update-kubeconfig --name <cluster>`",
+				"read kubeconfig %s: %w", o.Kubeconfig, err)
+		}
+		rules.ExplicitPath = o.Kubeconfig
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.Context}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+
+	raw, err := cc.RawConfig()
+	if err != nil {
+		return nil, fail.Errorf("fix the kubeconfig, or recreate it with `aws eks update-kubeconfig --name <cluster>`",
+			"load kubeconfig %s: %w", describeSources(rules), err)
+	}
+	if len(raw.Contexts) == 0 && len(raw.Clusters) == 0 {
+		return nil, fail.Errorf("run `aws eks update-kubeconfig --name <cluster>` (or pass --kubeconfig)",
+			"no kubeconfig found (looked in %s)", describeSources(rules))
+	}
+	ctxName := raw.CurrentContext
+	if o.Context != "" {
+		ctxName = o.Context
+	}
+	if ctxName == "" {
+		return nil, fail.Errorf(contextHint(raw.Contexts),
+			"kubeconfig %s has no current context", describeSources(rules))
+	}
+	if _, ok := raw.Contexts[ctxName]; !ok {
+		return nil, fail.Errorf(contextHint(raw.Contexts),
+			"context %q not found in kubeconfig %s", ctxName, describeSources(rules))
+	}
+
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, fail.Errorf("fix context "+ctxName+" in the kubeconfig, or recreate it with `aws eks update-kubeconfig --name <cluster>`",
+			"kubeconfig context %s: %w", ctxName, err)
+	}
+	cfg.QPS = o.QPS
+	cfg.Burst = o.Burst
+	cfg.UserAgent = o.UserAgent
+
+	ca := cfg.CAData
+	if len(ca) == 0 && cfg.CAFile != "" {
+		ca, err = os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fail.Errorf("fix certificate-authority of context "+ctxName,
+				"read CA file %s of kubeconfig context %s: %w", cfg.CAFile, ctxName, err)
+		}
+	}
+
+	calls := NewCallCounter()
+	cfg.Wrap(calls.wrap)
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("build Kubernetes client for context %s: %w", ctxName, err)
+	}
+	return &Cluster{
+		Config:   cfg,
+		Client:   client,
+		Server:   cfg.Host,
+		CAData:   ca,
+		Context:  ctxName,
+		Insecure: cfg.Insecure,
+		Calls:    calls,
+	}, nil
+}
+
+func describeSources(rules *clientcmd.ClientConfigLoadingRules) string {
+	if rules.ExplicitPath != "" {
+		return rules.ExplicitPath
+	}
+	return strings.Join(rules.Precedence, ", ")
+}
+
+func contextHint(contexts map[string]*clientcmdapi.Context) string {
+	names := slices.Sorted(maps.Keys(contexts))
+	if len(names) == 0 {
+		return "run `aws eks update-kubeconfig --name <cluster>` to add one"
+	}
+	return "pass --context with one of: " + strings.Join(names, ", ") +
+		"; or run `aws eks update-kubeconfig --name <cluster>`"
+}
+
+// CallCounter counts Kubernetes API requests per "kube:VERB resource" (e.g.
+// "kube:PATCH deployments", "kube:WATCH pods"). Safe for concurrent use.
+type CallCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+// NewCallCounter returns an empty counter.
+func NewCallCounter() *CallCounter { return &CallCounter{calls: map[string]int{}} }
+
+// Snapshot returns the requests so far.
+func (c *CallCounter) Snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.calls)
+}
+
+func (c *CallCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		key := "kube:" + requestVerb(r) + " " + requestResource(r.URL.Path)
+		c.mu.Lock()
+		c.calls[key]++
+		c.mu.Unlock()
+		return rt.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func requestVerb(r *http.Request) string {
+	if r.Method == http.MethodGet && r.URL.Query().Get("watch") == "true" {
+		return "WATCH"
+	}
+	return r.Method
+}
+
+// requestResource extracts the resource from an API path:
+// /api/v1/namespaces/x/pods/y → pods; /apis/apps/v1/deployments → deployments;
+// /api/v1/namespaces/x → namespaces.
+func requestResource(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return path
+	}
+	if len(parts) >= 3 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	if len(parts) == 0 {
+		return "(discovery)"
+	}
+	res := parts[0]
+	if len(parts) >= 3 { // name/subresource
+		res += "/" + parts[2]
+	}
+	return res
+}
+
+// SameCluster is the safety check run before podid changes anything: the
+// kubeconfig must point at the EKS cluster whose endpoint and CA
+// (DescribeCluster's endpoint and certificateAuthority.data, base64 PEM) are
+// given.
+//
+// Endpoints are compared after normalisation (case of scheme and host,
+// default port, trailing slash). CAs match when any certificate of the EKS
+// bundle is also in the kubeconfig's bundle (compared as DER).
+//
+// When the kubeconfig has no CA (insecure-skip-tls-verify, or it relies on
+// the system roots) or EKS reports none, the endpoints alone decide: an EKS
+// endpoint is a unique per-cluster host name, so an exact endpoint match is
+// enough to know it is the same cluster; TLS trust is then the kubeconfig's
+// business, not podid's.
+func SameCluster(kubeServer string, kubeCA []byte, eksEndpoint, eksCAb64 string) error {
+	hint := "select the cluster's context with --context, or run `aws eks update-kubeconfig --name <cluster>`"
+	ks, err := normalizeURL(kubeServer)
+	if err != nil {
+		return fail.Errorf(hint, "kubeconfig server %q: %w", kubeServer, err)
+	}
+	es, err := normalizeURL(eksEndpoint)
+	if err != nil {
+		return fail.Errorf("check the cluster name and region", "EKS endpoint %q: %w", eksEndpoint, err)
+	}
+	if ks != es {
+		return fail.Verifyf(hint,
+			"kubeconfig points at %s, but the EKS cluster's endpoint is %s", kubeServer, eksEndpoint)
+	}
+	if len(bytes.TrimSpace(kubeCA)) == 0 || strings.TrimSpace(eksCAb64) == "" {
+		return nil
+	}
+	eksPEM, err := base64.StdEncoding.DecodeString(strings.TrimSpace(eksCAb64))
+	if err != nil {
+		return fmt.Errorf("decode the EKS cluster's certificateAuthority.data: %w", err)
+	}
+	eksCerts, err := pemCerts(eksPEM)
+	if err != nil {
+		return fmt.Errorf("parse the EKS cluster's CA: %w", err)
+	}
+	kubeCerts, err := pemCerts(kubeCA)
+	if err != nil {
+		return fail.Errorf(hint, "parse the CA of the kubeconfig for %s: %w", kubeServer, err)
+	}
+	for _, e := range eksCerts {
+		for _, k := range kubeCerts {
+			if bytes.Equal(e, k) {
+				return nil
+			}
+		}
+	}
+	return fail.Verifyf(hint,
+		"kubeconfig for %s trusts a different CA than the EKS cluster at %s (a recreated cluster with the same endpoint, or a stale kubeconfig)",
+		kubeServer, eksEndpoint)
+}
+
+// normalizeURL returns scheme://host:port/path with lower-case scheme and
+// host, an explicit port and no trailing slash.
+func normalizeURL(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("empty URL")
+	}
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", errors.New("no host")
+	}
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		default:
+			return "", fmt.Errorf("unsupported scheme %q", u.Scheme)
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.EscapedPath(), "/"), nil
+}
+
+// pemCerts returns the DER bytes of every CERTIFICATE block in data.
+func pemCerts(data []byte) ([][]byte, error) {
+	var out [][]byte
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return nil, err
+		}
+		out = append(out, b.Bytes)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return out, nil
+}
