@@ -257,7 +257,9 @@ func TestAddonLifecycleWithoutBackend(t *testing.T) {
 	if del.Addon.Status != ekstypes.AddonStatusDeleting {
 		t.Errorf("delete status = %s, want DELETING", del.Addon.Status)
 	}
-	deleted := eks.NewAddonDeletedWaiter(c.eks, func(o *eks.AddonDeletedWaiterOptions) { o.MinDelay, o.MaxDelay = 10*time.Millisecond, 50*time.Millisecond })
+	deleted := eks.NewAddonDeletedWaiter(c.eks, func(o *eks.AddonDeletedWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
+	})
 	if err := deleted.Wait(ctx, &eks.DescribeAddonInput{ClusterName: cluster, AddonName: aws.String(AgentAddonName)}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
