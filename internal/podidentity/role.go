@@ -1,0 +1,469 @@
+package podidentity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/podid/podid/internal/awsapi"
+	"github.com/podid/podid/internal/fail"
+	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/trust"
+	"github.com/podid/podid/internal/validate"
+)
+
+// RoleLookupAPI is what role resolution needs from IAM.
+type RoleLookupAPI interface {
+	GetRole(ctx context.Context, in *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	ListRoles(ctx context.Context, in *iam.ListRolesInput, optFns ...func(*iam.Options)) (*iam.ListRolesOutput, error)
+}
+
+// RoleAPI is what verify-role reads from IAM.
+type RoleAPI interface {
+	GetRole(ctx context.Context, in *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	ListAttachedRolePolicies(ctx context.Context, in *iam.ListAttachedRolePoliciesInput, optFns ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error)
+	GetPolicy(ctx context.Context, in *iam.GetPolicyInput, optFns ...func(*iam.Options)) (*iam.GetPolicyOutput, error)
+	GetPolicyVersion(ctx context.Context, in *iam.GetPolicyVersionInput, optFns ...func(*iam.Options)) (*iam.GetPolicyVersionOutput, error)
+	ListRolePolicies(ctx context.Context, in *iam.ListRolePoliciesInput, optFns ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error)
+	GetRolePolicy(ctx context.Context, in *iam.GetRolePolicyInput, optFns ...func(*iam.Options)) (*iam.GetRolePolicyOutput, error)
+	SimulatePrincipalPolicy(ctx context.Context, in *iam.SimulatePrincipalPolicyInput, optFns ...func(*iam.Options)) (*iam.SimulatePrincipalPolicyOutput, error)
+}
+
+// RoleWriteAPI is what verify-role --fix writes to IAM.
+type RoleWriteAPI interface {
+	UpdateAssumeRolePolicy(ctx context.Context, in *iam.UpdateAssumeRolePolicyInput, optFns ...func(*iam.Options)) (*iam.UpdateAssumeRolePolicyOutput, error)
+}
+
+// How a role was found (RoleRef.Source).
+const (
+	RoleFromFlag        = "flag"
+	RoleFromAssociation = "association"
+	RoleFromPrefix      = "name prefix"
+)
+
+// RoleRef is a resolved IAM role.
+type RoleRef struct {
+	Name   string `json:"name"`
+	Arn    string `json:"arn"`
+	Source string `json:"source"`
+}
+
+// trustRequest is the trust.Request for an association of ns/sa on cluster.
+func trustRequest(c ClusterInfo, ns, sa string) trust.Request {
+	return trust.Request{Cluster: c.Name, Namespace: ns, ServiceAccount: sa, Account: c.Account, ClusterArn: c.Arn}
+}
+
+// ResolveRole finds the role for ns/sa on cluster: an explicit name or ARN
+// (ref) wins; else the role of the existing association; else the one role
+// whose name starts with "<cluster>-<sa>" and whose trust admits EKS Pod
+// Identity. None or several is an error that lists the candidates.
+func ResolveRole(ctx context.Context, iamAPI RoleLookupAPI, eksAPI AssociationReadAPI, ref string, cluster ClusterInfo, ns, sa string) (RoleRef, error) {
+	if ref != "" {
+		name, arn, err := validate.RoleRef(ref)
+		if err != nil {
+			return RoleRef{}, fail.Usagef("pass --role with a role name or ARN", "--role: %w", err)
+		}
+		if arn != "" {
+			return RoleRef{Name: name, Arn: arn, Source: RoleFromFlag}, nil
+		}
+		out, err := iamAPI.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		if err != nil {
+			return RoleRef{}, explainGetRole(err, name)
+		}
+		return RoleRef{Name: name, Arn: aws.ToString(out.Role.Arn), Source: RoleFromFlag}, nil
+	}
+	if eksAPI != nil {
+		cur, err := FindAssociation(ctx, eksAPI, cluster.Name, ns, sa)
+		if err != nil {
+			return RoleRef{}, err
+		}
+		if cur != nil {
+			return RoleRef{Name: roleNameOf(cur.RoleArn), Arn: cur.RoleArn, Source: RoleFromAssociation}, nil
+		}
+	}
+	prefix := cluster.Name + "-" + sa
+	req := trustRequest(cluster, ns, sa)
+	var matches []RoleRef
+	var rejected []string
+	p := iam.NewListRolesPaginator(iamAPI, &iam.ListRolesInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return RoleRef{}, awsapi.Explain(err, "list roles", "to find one named "+prefix+"*")
+		}
+		for _, r := range page.Roles {
+			name := aws.ToString(r.RoleName)
+			if !strings.HasPrefix(name, prefix) {
+				continue
+			}
+			if ok, why := admitsPodIdentity(aws.ToString(r.AssumeRolePolicyDocument), req); !ok {
+				rejected = append(rejected, fmt.Sprintf("%s (%s)", name, why))
+				continue
+			}
+			matches = append(matches, RoleRef{Name: name, Arn: aws.ToString(r.Arn), Source: RoleFromPrefix})
+		}
+	}
+	switch len(matches) {
+	case 1:
+		return matches[0], nil
+	case 0:
+		msg := fmt.Sprintf("no role for %s/%s on cluster %s: no association exists and no role named %s* trusts pods.eks.amazonaws.com", ns, sa, cluster.Name, prefix)
+		if len(rejected) > 0 {
+			msg += "; roles with that prefix whose trust does not admit it: " + strings.Join(rejected, ", ")
+		}
+		return RoleRef{}, fail.Usagef("pass --role <name or ARN> (or create one: podid role create …)", "%s", msg)
+	}
+	names := make([]string, len(matches))
+	for i, m := range matches {
+		names[i] = m.Name
+	}
+	return RoleRef{}, fail.Usagef("pass one of them with --role "+names[0],
+		"several roles could serve %s/%s on cluster %s: %s", ns, sa, cluster.Name, strings.Join(names, ", "))
+}
+
+// admitsPodIdentity reports whether a trust document lets EKS Pod Identity
+// assume the role for req (allowed, or allowed under conditions podid
+// cannot evaluate).
+func admitsPodIdentity(doc string, req trust.Request) (bool, string) {
+	d, err := trust.Parse(doc)
+	if err != nil {
+		return false, "trust policy does not parse"
+	}
+	rep := trust.Evaluate(d, req)
+	for _, r := range []trust.ActionResult{rep.AssumeRole, rep.TagSession} {
+		if r.Decision != trust.Allowed && r.Decision != trust.Conditional {
+			return false, fmt.Sprintf("%s: %s", r.Action, r.Decision)
+		}
+	}
+	return true, ""
+}
+
+func explainGetRole(err error, name string) error {
+	var nse *iamtypes.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return fail.Errorf("create it with podid role create …, or pass an existing role with --role",
+			"role %q does not exist", name)
+	}
+	return awsapi.Explain(err, "get role", fmt.Sprintf("%q", name))
+}
+
+// Expectation is one --expect ACTION[=RESOURCE].
+type Expectation struct {
+	Action   string `json:"action"`
+	Resource string `json:"resource"` // "*" when not given
+}
+
+var expectActionRE = regexp.MustCompile(`^[a-z0-9-]+:[A-Za-z0-9*?]+$`)
+
+// ParseExpect parses --expect ACTION[=RESOURCE], e.g.
+// dynamodb:Query=arn:aws:dynamodb:us-west-2:111122223333:table/carts.
+func ParseExpect(s string) (Expectation, error) {
+	action, resource, _ := strings.Cut(strings.TrimSpace(s), "=")
+	const hint = "use --expect ACTION[=RESOURCE], e.g. --expect dynamodb:Query=arn:aws:dynamodb:us-west-2:111122223333:table/carts"
+	if !expectActionRE.MatchString(action) {
+		return Expectation{}, fail.Usagef(hint, "--expect %q: action %q is not service:Action", s, action)
+	}
+	if resource == "" {
+		resource = "*"
+	}
+	if resource != "*" && (!strings.HasPrefix(resource, "arn:") || strings.Count(resource, ":") < 5) {
+		return Expectation{}, fail.Usagef(hint, "--expect %q: resource %q is not * or an ARN (arn:partition:service:region:account:resource)", s, resource)
+	}
+	return Expectation{Action: action, Resource: resource}, nil
+}
+
+// ExpectResult is the simulated decision for one expectation.
+type ExpectResult struct {
+	Expectation
+	Decision string `json:"decision"` // allowed, implicitDeny, explicitDeny
+	Allowed  bool   `json:"allowed"`
+}
+
+// PolicyInfo is one permission policy of a role, for printing.
+type PolicyInfo struct {
+	Name       string                   `json:"name"`
+	Arn        string                   `json:"arn,omitempty"` // empty for inline policies
+	Version    string                   `json:"version,omitempty"`
+	Inline     bool                     `json:"inline"`
+	Statements []trust.StatementSummary `json:"statements"`
+}
+
+// VerifyRoleOptions select what verify-role checks.
+type VerifyRoleOptions struct {
+	Role                      RoleRef
+	Cluster                   ClusterInfo
+	Namespace, ServiceAccount string
+	TargetRoleArn             string
+	// Fix rewrites the trust policy (keeping every other statement, never
+	// widening) when it does not admit the association.
+	Fix    bool
+	Expect []Expectation
+}
+
+// VerifyRole is the verify-role step.
+type VerifyRole struct {
+	api    RoleAPI
+	writer RoleWriteAPI
+	opts   VerifyRoleOptions
+}
+
+// NewVerifyRole returns the verify-role step; writer may be nil unless
+// opts.Fix is set.
+func NewVerifyRole(api RoleAPI, writer RoleWriteAPI, opts VerifyRoleOptions) (*VerifyRole, error) {
+	if opts.Fix && writer == nil {
+		return nil, errors.New("verify-role --fix needs an IAM client that can write")
+	}
+	return &VerifyRole{api: api, writer: writer, opts: opts}, nil
+}
+
+// Name implements step.Step.
+func (s *VerifyRole) Name() string { return "verify-role" }
+
+// Check implements step.Step. It is read-only: trust evaluation,
+// permissions and --expect simulation. A trust problem is a verification
+// failure unless Fix is set (then the plan carries the new document and its
+// diff); a denied expectation always is.
+func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
+	role := s.opts.Role
+	if err := s.checkAccount(); err != nil {
+		return step.Plan{}, err
+	}
+	out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role.Name)})
+	if err != nil {
+		return step.Plan{}, explainGetRole(err, role.Name)
+	}
+	roleArn := aws.ToString(out.Role.Arn)
+	doc, err := trust.Parse(aws.ToString(out.Role.AssumeRolePolicyDocument))
+	if err != nil {
+		return step.Plan{}, fail.Verifyf(fmt.Sprintf("inspect it: aws iam get-role --role-name %s", role.Name), "role %s: trust policy: %w", role.Name, err)
+	}
+	req := trustRequest(s.opts.Cluster, s.opts.Namespace, s.opts.ServiceAccount)
+	rep := trust.Evaluate(doc, req)
+	policies, err := s.permissions(ctx, role.Name)
+	if err != nil {
+		return step.Plan{}, err
+	}
+	expects, err := s.simulate(ctx, roleArn)
+	if err != nil {
+		return step.Plan{}, err
+	}
+	details := map[string]any{"role": roleArn, "roleSource": role.Source, "trust": rep, "policies": policies}
+	if len(expects) > 0 {
+		details["expect"] = expects
+	}
+	var warnings []string
+	for _, w := range rep.Warnings {
+		warnings = append(warnings, w.Message)
+	}
+	if len(policies) == 0 {
+		warnings = append(warnings, fmt.Sprintf("role %s has no permission policies: pods will get credentials that can do nothing", role.Name))
+	}
+
+	var problems []string
+	hint := ""
+	var fixed, diff string
+	if !rep.OK() {
+		if s.opts.Fix {
+			var changed bool
+			fixed, changed, err = trust.Fix(doc, req, trust.FixOptions{Scoped: true})
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("the trust policy cannot be fixed automatically: %v", err))
+				hint = fmt.Sprintf("edit the trust policy by hand: aws iam update-assume-role-policy --role-name %s --policy-document file://trust.json", role.Name)
+			} else if changed {
+				diff = trust.Diff(doc.String(), fixed)
+			}
+		} else {
+			for _, p := range rep.Problems {
+				line := p.Message
+				if p.Why != "" {
+					line += " (" + p.Why + ")"
+				}
+				problems = append(problems, line)
+			}
+			if len(rep.Problems) == 0 {
+				problems = append(problems, fmt.Sprintf("trust does not let %s call sts:AssumeRole (%s) and sts:TagSession (%s)", trust.ServicePrincipal, rep.AssumeRole.Decision, rep.TagSession.Decision))
+			}
+			hint = fmt.Sprintf("run podid verify-role --role %s --fix to let %s in for this service account only (other statements are kept, nothing is widened)", role.Name, trust.ServicePrincipal)
+		}
+	}
+	var denied []string
+	for _, e := range expects {
+		if !e.Allowed {
+			denied = append(denied, fmt.Sprintf("%s on %s: %s", e.Action, e.Resource, e.Decision))
+		}
+	}
+	if len(denied) > 0 {
+		problems = append(problems, "the role's policies do not allow "+strings.Join(denied, "; "))
+		if hint == "" {
+			hint = fmt.Sprintf("attach a policy that allows them: aws iam put-role-policy --role-name %s …, then run again", role.Name)
+		}
+	}
+	if len(problems) > 0 {
+		return step.Plan{}, fail.Verifyf(hint, "role %s cannot serve %s/%s on cluster %s: %s", role.Name, s.opts.Namespace, s.opts.ServiceAccount, s.opts.Cluster.Name, strings.Join(problems, "; "))
+	}
+	summary := fmt.Sprintf("role %s trusts %s for %s/%s", role.Name, trust.ServicePrincipal, s.opts.Namespace, s.opts.ServiceAccount)
+	if diff != "" {
+		details["trustDiff"] = diff
+		details["fixedTrust"] = fixed
+		return step.Plan{
+			Summary:  fmt.Sprintf("role %s does not trust %s for %s/%s", role.Name, trust.ServicePrincipal, s.opts.Namespace, s.opts.ServiceAccount),
+			Changes:  []string{fmt.Sprintf("update the trust policy of role %s:\n%s", role.Name, diff)},
+			Warnings: warnings,
+			Details:  details,
+		}, nil
+	}
+	return step.Plan{Satisfied: true, Summary: summary, Warnings: warnings, Details: details}, nil
+}
+
+// checkAccount refuses a role outside the cluster's account: EKS passes the
+// association role with iam:PassRole, which works only within the
+// cluster's account; other accounts are reached through a target role.
+func (s *VerifyRole) checkAccount() error {
+	arn, err := validate.RoleArn(s.opts.Role.Arn)
+	if err != nil || s.opts.Cluster.Account == "" || arn.Account == s.opts.Cluster.Account {
+		return nil
+	}
+	hint := fmt.Sprintf("use a role in account %s as --role and pass %s as --target-role (role chaining)", s.opts.Cluster.Account, s.opts.Role.Arn)
+	if s.opts.TargetRoleArn != "" {
+		hint = fmt.Sprintf("--role must be in the cluster's account %s; only --target-role may be in another account", s.opts.Cluster.Account)
+	}
+	return fail.Verifyf(hint, "role %s is in account %s, but cluster %s is in account %s: EKS can only pass a role of the cluster's account",
+		s.opts.Role.Arn, arn.Account, s.opts.Cluster.Name, s.opts.Cluster.Account)
+}
+
+// permissions lists the role's managed (default version) and inline policies.
+func (s *VerifyRole) permissions(ctx context.Context, roleName string) ([]PolicyInfo, error) {
+	var out []PolicyInfo
+	ap := iam.NewListAttachedRolePoliciesPaginator(s.api, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(roleName)})
+	for ap.HasMorePages() {
+		page, err := ap.NextPage(ctx)
+		if err != nil {
+			return nil, awsapi.Explain(err, "list attached policies", "of role "+roleName)
+		}
+		for _, a := range page.AttachedPolicies {
+			arn := aws.ToString(a.PolicyArn)
+			pol, err := s.api.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
+			if err != nil {
+				return nil, awsapi.Explain(err, "get policy", arn)
+			}
+			version := aws.ToString(pol.Policy.DefaultVersionId)
+			v, err := s.api.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: aws.String(version)})
+			if err != nil {
+				return nil, awsapi.Explain(err, "get policy version", version+" of "+arn)
+			}
+			doc, err := trust.Parse(aws.ToString(v.PolicyVersion.Document))
+			if err != nil {
+				return nil, fmt.Errorf("policy %s %s: %w", arn, version, err)
+			}
+			out = append(out, PolicyInfo{Name: aws.ToString(a.PolicyName), Arn: arn, Version: version, Statements: trust.Statements(doc)})
+		}
+	}
+	ip := iam.NewListRolePoliciesPaginator(s.api, &iam.ListRolePoliciesInput{RoleName: aws.String(roleName)})
+	for ip.HasMorePages() {
+		page, err := ip.NextPage(ctx)
+		if err != nil {
+			return nil, awsapi.Explain(err, "list inline policies", "of role "+roleName)
+		}
+		for _, name := range page.PolicyNames {
+			p, err := s.api.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(roleName), PolicyName: aws.String(name)})
+			if err != nil {
+				return nil, awsapi.Explain(err, "get inline policy", name+" of role "+roleName)
+			}
+			doc, err := trust.Parse(aws.ToString(p.PolicyDocument))
+			if err != nil {
+				return nil, fmt.Errorf("inline policy %s of role %s: %w", name, roleName, err)
+			}
+			out = append(out, PolicyInfo{Name: name, Inline: true, Statements: trust.Statements(doc)})
+		}
+	}
+	return out, nil
+}
+
+// simulate runs one SimulatePrincipalPolicy for every expectation (all
+// actions × all resources, paginated) and picks the requested pairs.
+func (s *VerifyRole) simulate(ctx context.Context, roleArn string) ([]ExpectResult, error) {
+	if len(s.opts.Expect) == 0 {
+		return nil, nil
+	}
+	var actions, resources []string
+	for _, e := range s.opts.Expect {
+		if !slices.Contains(actions, e.Action) {
+			actions = append(actions, e.Action)
+		}
+		if !slices.Contains(resources, e.Resource) {
+			resources = append(resources, e.Resource)
+		}
+	}
+	decisions := map[[2]string]string{}
+	p := iam.NewSimulatePrincipalPolicyPaginator(s.api, &iam.SimulatePrincipalPolicyInput{
+		PolicySourceArn: aws.String(roleArn), ActionNames: actions, ResourceArns: resources})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, awsapi.Explain(err, "simulate policies", "of role "+roleArn)
+		}
+		for _, r := range page.EvaluationResults {
+			decisions[[2]string{aws.ToString(r.EvalActionName), aws.ToString(r.EvalResourceName)}] = string(r.EvalDecision)
+		}
+	}
+	out := make([]ExpectResult, 0, len(s.opts.Expect))
+	for _, e := range s.opts.Expect {
+		d, ok := decisions[[2]string{e.Action, e.Resource}]
+		if !ok {
+			d = "not evaluated"
+		}
+		out = append(out, ExpectResult{Expectation: e, Decision: d, Allowed: d == string(iamtypes.PolicyEvaluationDecisionTypeAllowed)})
+	}
+	return out, nil
+}
+
+// Apply implements step.Step: write the fixed trust policy, then read it
+// back until IAM shows it admitting the association.
+func (s *VerifyRole) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
+	fixed, _ := p.Details["fixedTrust"].(string)
+	if fixed == "" {
+		return step.Result{}, fmt.Errorf("verify-role: the plan has no trust policy to write; run the check first")
+	}
+	name := s.opts.Role.Name
+	if _, err := s.writer.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(name), PolicyDocument: aws.String(fixed)}); err != nil {
+		return step.Result{}, awsapi.Explain(err, "update trust policy", "of role "+name)
+	}
+	if progress != nil {
+		progress.Waiting("IAM to show the new trust policy of role " + name)
+	}
+	// IAM is eventually consistent; give it a bounded moment.
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req := trustRequest(s.opts.Cluster, s.opts.Namespace, s.opts.ServiceAccount)
+	err := DefaultPoller().Poll(wctx, func(ctx context.Context) (bool, error) {
+		out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		if err != nil {
+			return false, err
+		}
+		doc, err := trust.Parse(aws.ToString(out.Role.AssumeRolePolicyDocument))
+		if err != nil {
+			return false, err
+		}
+		return trust.Evaluate(doc, req).OK(), nil
+	})
+	if err != nil {
+		return step.Result{}, fmt.Errorf("role %s: the updated trust policy does not show yet: %w", name, err)
+	}
+	details := map[string]any{}
+	for k, v := range p.Details {
+		details[k] = v
+	}
+	return step.Result{
+		Summary: fmt.Sprintf("role %s trusts %s for %s/%s", name, trust.ServicePrincipal, s.opts.Namespace, s.opts.ServiceAccount),
+		Changes: []string{fmt.Sprintf("updated the trust policy of role %s", name)},
+		Details: details,
+	}, nil
+}
