@@ -3,6 +3,24 @@
 // an endpoint override. It is used by tests and by podid-lab; it must never be
 // imported by the podid binary.
 //
+// One HTTP server on 127.0.0.1 answers all three services. Requests are
+// routed by the service in the SigV4 credential scope of the Authorization
+// header (Credential=AKID/date/region/<service>/aws4_request); signatures
+// are not checked. EKS speaks restJson1 (server.go, eks.go), IAM and STS
+// speak awsQuery (iam.go, sts.go). IAM policies, trust policies and the
+// optional caller policy (SetCallerPolicy) are evaluated by one evaluator
+// (policy.go): explicit Deny wins, then Allow, else implicit deny, with
+// wildcards, NotAction/NotResource and the common condition operators.
+// Faults (throttling, 5xx, latency, an EKS token bucket, services down) are
+// decided before a handler runs, so a faulted call never changes state
+// (faults.go). Add-on status and association propagation follow the
+// ClusterBackend on timers. Plain-HTTP admin routes under /_fake/ serve the
+// audit log, call counts, faults and state to a separate process; see
+// admin.go for the list.
+//
+// Access keys starting with EXPIRED or INVALID are answered with the
+// services' expired-token and invalid-token errors.
+//
 // This file fixes the package's public API (shared with internal/lab and the
 // tests). Implementations live in the other files of the package.
 package fakeaws
@@ -152,3 +170,7 @@ type AuditEntry struct {
 //	func (s *Server) Audit() []AuditEntry                 // mutating calls, in order
 //	func (s *Server) CallCounts() map[string]int          // "eks:DescribeAddon" -> n, every call incl. failed ones
 //	func (s *Server) ResetCounts()
+//
+// Added beyond the fixed list: Options.Logger, HealthIssue, AgentAddonName,
+// (s *Server) Identities(cluster) (identities in effect after propagation),
+// (s *Server) Faults(), (s *Server) State() StateSnapshot.
