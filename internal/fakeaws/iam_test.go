@@ -3,6 +3,8 @@ package fakeaws
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -345,5 +347,45 @@ func TestGetCallerIdentity(t *testing.T) {
 		if !errors.As(err, &api) || api.ErrorCode() != code {
 			t.Errorf("access key %s: err = %v, want %s", akid, err, code)
 		}
+	}
+}
+
+func TestRawQueryRequests(t *testing.T) {
+	t.Parallel()
+	c := start(t, Options{})
+	c.srv.PutRole(Role{Name: "spaced", TrustPolicy: `{"Version": "2012-10-17", "Statement": []}`})
+	post := func(service, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, c.url+"/", strings.NewReader(body))
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-west-2/"+service+"/aws4_request, SignedHeaders=host, Signature=x")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post("iam", "Action=GetRole&Version=2010-05-08&RoleName=spaced")
+	if code != 200 || !strings.HasPrefix(body, `<GetRoleResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><GetRoleResult><Role>`) ||
+		!strings.Contains(body, "%7B%22Version%22%3A%20%222012-10-17%22") || !strings.Contains(body, "<ResponseMetadata><RequestId>") {
+		t.Errorf("GetRole: %d %s", code, body)
+	}
+	code, body = post("iam", "Action=AttachRolePolicy&Version=2010-05-08&RoleName=spaced&PolicyArn="+url.QueryEscape(workerNodePolicyArn))
+	if code != 200 || !strings.HasPrefix(body, "<AttachRolePolicyResponse") || strings.Contains(body, "AttachRolePolicyResult") {
+		t.Errorf("AttachRolePolicy: %d %s", code, body)
+	}
+	code, body = post("iam", "Action=GetRole&Version=2010-05-08&RoleName=nope")
+	if code != 404 || !strings.Contains(body, "<ErrorResponse") || !strings.Contains(body, "<Code>NoSuchEntity</Code>") {
+		t.Errorf("missing role: %d %s", code, body)
+	}
+	code, body = post("sts", "Action=GetCallerIdentity&Version=2011-06-15")
+	if code != 200 || !strings.HasPrefix(body, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">`) {
+		t.Errorf("GetCallerIdentity: %d %s", code, body)
+	}
+	code, body = post("iam", "Action=DeleteEverything&Version=2010-05-08")
+	if code != 400 || !strings.Contains(body, "InvalidAction") {
+		t.Errorf("unknown action: %d %s", code, body)
 	}
 }
