@@ -81,7 +81,7 @@ func Explain(err error, op, object string) error {
 		return &fail.Error{Kind: fail.KindError, Err: &explained{
 			msg: fmt.Sprintf("%s: AWS credentials are missing, expired or invalid: %s", what, msg), cause: err},
 			Hint: "run aws sso login (or refresh your credentials) and check AWS_PROFILE; aws sts get-caller-identity shows who you are"}
-	case throttleCodes[code] || errors.As(err, &quota) || (errors.As(err, &maxAttempts) && code != "" && throttleCodes[code]):
+	case throttleCodes[code] || errors.As(err, &quota):
 		return &fail.Error{Kind: fail.KindError, Err: &explained{
 			msg: fmt.Sprintf("%s: AWS kept throttling %s after retries: %s", what, action, msg), cause: err},
 			Hint: "wait a minute and run again (podid is idempotent); raise AWS_MAX_ATTEMPTS if this persists"}
@@ -171,12 +171,31 @@ var (
 )
 
 // redact removes secrets from s and shortens access key IDs to their prefix.
+// ARNs are left alone (role names can be long and base64-like).
 func redact(s string) string {
-	s = secretRE.ReplaceAllStringFunc(s, func(m string) string {
-		if strings.HasPrefix(m, "arn") || !strings.ContainsAny(m, "0123456789") {
-			return m
+	s = wordRE.ReplaceAllStringFunc(s, func(w string) string {
+		if strings.Contains(w, "arn:") {
+			return w
 		}
-		return "[redacted]"
+		return secretRE.ReplaceAllStringFunc(w, func(m string) string {
+			if !strings.ContainsAny(m, "0123456789") {
+				return m
+			}
+			return "[redacted]"
+		})
 	})
 	return accessKeyRE.ReplaceAllStringFunc(s, func(m string) string { return m[:4] + "…" })
+}
+
+var wordRE = regexp.MustCompile(`[^\s"',]+`)
+
+// IsThrottle reports whether err is a throttling error (after the SDK's own
+// retries) or the retryer's quota running out.
+func IsThrottle(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) && throttleCodes[api.ErrorCode()] {
+		return true
+	}
+	var quota ratelimit.QuotaExceededError
+	return errors.As(err, &quota)
 }
