@@ -242,3 +242,21 @@ func TestSelectVersion(t *testing.T) {
 		})
 	}
 }
+
+// Under an EKS rate limit far below the poll rate, the SDK's retries give up
+// and the poller backs off instead of failing the wait.
+func TestAgentAddonWaitSurvivesThrottling(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakeaws.Options{AddonDelay: 400 * time.Millisecond})
+	s := NewAgentAddon(e.clients.EKS(), &agentWaiter{}, e.cluster, AgentAddonOptions{Poller: fastPoller()})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := s.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fake.SetFaults(fakeaws.Faults{EKSRateLimit: 3})
+	if _, err := s.Apply(ctx, p, nil); err != nil {
+		t.Fatalf("Apply under throttling: %v", err)
+	}
+}
