@@ -218,6 +218,12 @@ type evalRequest struct {
 	resource  string              // "" for trust policies
 	principal *principalRef       // nil for identity policies
 	context   map[string][]string // lower-cased keys
+	// createTime evaluates a trust policy the way EKS checks it when an
+	// association is created: conditions (on session tags, source ARN, …)
+	// are decided only when pods later ask for credentials, so a condition
+	// on a key not known at create time (session tags) lets an Allow count
+	// and keeps a Deny from applying.
+	createTime bool
 }
 
 type namedPolicy struct {
@@ -339,6 +345,12 @@ func statementApplies(st statement, req evalRequest, missing map[string]bool) bo
 	}
 	holds := true
 	for _, c := range st.Condition {
+		if _, known := req.context[strings.ToLower(c.Key)]; req.createTime && !known {
+			if st.Effect == "Deny" {
+				return false
+			}
+			continue
+		}
 		// Evaluate every condition so that all missing keys get reported.
 		if !conditionHolds(c, req.context, missing) {
 			holds = false
@@ -508,7 +520,7 @@ func operator(op string) (match func(want, got string) bool, negated, ok bool) {
 func trustAllowsPodIdentity(doc *policyDoc, ctx map[string][]string) bool {
 	who := &principalRef{typ: "Service", id: "pods.eks.amazonaws.com"}
 	for _, action := range []string{"sts:AssumeRole", "sts:TagSession"} {
-		r := evaluate([]namedPolicy{{id: "trust", typ: "resource", doc: doc}}, nil, evalRequest{action: action, principal: who, context: ctx})
+		r := evaluate([]namedPolicy{{id: "trust", typ: "resource", doc: doc}}, nil, evalRequest{action: action, principal: who, context: ctx, createTime: true})
 		if r.decision != decisionAllowed {
 			return false
 		}
