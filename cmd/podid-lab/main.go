@@ -264,9 +264,12 @@ func runUp(ctx context.Context, out, errOut io.Writer, dir string, cfg fakeConfi
 	}
 	fmt.Fprintf(out, `The lab is up in %s (%s).
 
-  eval "$(podid-lab env%[3]s)"      # KUBECONFIG, AWS_ENDPOINT_URL, dummy credentials, region
-  kubectl get nodes                   # 3 kwok nodes
+Use it from this shell (KUBECONFIG, AWS_ENDPOINT_URL, dummy credentials, region):
+  eval "$(podid-lab env%[3]s)"
+  kubectl get nodes
   podid enable --cluster eks-workshop --ns carts --sa carts
+
+Inspect and stop:
   podid-lab status%[3]s
   podid-lab down%[3]s
 `, dir, time.Since(t0).Round(100*time.Millisecond), dirFlag)

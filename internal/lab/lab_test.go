@@ -2,11 +2,13 @@ package lab_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/lab"
@@ -230,10 +234,9 @@ func TestAssociationReachesWebhookAfterPropagationDelay(t *testing.T) {
 
 func TestBackendHandlesShareIdentitiesFile(t *testing.T) {
 	t.Parallel()
-	env := labtest.Get(t)
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "identities.json")
-	hub := lab.NewBackend(env.Client, file)
+	hub := lab.NewBackend(nil, file) // identities need no cluster
 	a, b := hub.Handle(), hub.Handle()
 	read := func() string {
 		data, err := os.ReadFile(file)
@@ -275,7 +278,9 @@ func TestUpDownUp(t *testing.T) {
 	dir := t.TempDir()
 	var pids []lab.Process
 	for round := 1; round <= 2; round++ {
+		t0 := time.Now()
 		cp, err := lab.Start(ctx, lab.Options{Dir: dir, BinDir: env.State.BinDir, Nodes: 1})
+		t.Logf("round %d: start took %s", round, time.Since(t0))
 		if err != nil {
 			t.Fatalf("start %d: %v", round, err)
 		}
@@ -293,9 +298,11 @@ func TestUpDownUp(t *testing.T) {
 		if _, err := c.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
 			t.Errorf("round %d: default service account: %v", round, err)
 		}
+		t0 = time.Now()
 		if err := lab.StopDir(ctx, dir); err != nil {
 			t.Fatalf("stop %d: %v", round, err)
 		}
+		t.Logf("round %d: stop took %s", round, time.Since(t0))
 		if err := lab.StopDir(ctx, dir); err != nil {
 			t.Errorf("second stop %d: %v", round, err)
 		}
@@ -312,5 +319,85 @@ func TestUpDownUp(t *testing.T) {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p.PID)); err == nil && p.Alive() {
 			t.Errorf("%s pid %d alive at the end", p.Name, p.PID)
 		}
+	}
+}
+
+func TestWorkshopClusterEndpointAndCAReachTheLab(t *testing.T) {
+	t.Parallel()
+	env := labtest.Get(t)
+	ctx := context.Background()
+	fake := env.NewFake(t, fakeaws.Options{})
+	out, err := eks.NewFromConfig(labtest.AWSConfig(fake.URL())).DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(lab.WorkshopCluster)})
+	if err != nil {
+		t.Fatalf("DescribeCluster: %v", err)
+	}
+	ca, err := base64.StdEncoding.DecodeString(aws.ToString(out.Cluster.CertificateAuthority.Data))
+	if err != nil {
+		t.Fatalf("cluster CA data is not base64: %v", err)
+	}
+	// A client built only from what EKS reports (plus the lab token) reaches the lab.
+	rc := &rest.Config{Host: aws.ToString(out.Cluster.Endpoint), BearerToken: env.RESTConfig.BearerToken, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.AppsV1().Deployments("carts").Get(ctx, "carts", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get carts deployment through the DescribeCluster endpoint and CA: %v", err)
+	}
+	if d.Spec.Template.Spec.ServiceAccountName != "carts" || d.Status.AvailableReplicas != 2 {
+		t.Errorf("carts deployment: serviceAccountName=%q available=%d, want carts and 2", d.Spec.Template.Spec.ServiceAccountName, d.Status.AvailableReplicas)
+	}
+	co, err := c.AppsV1().Deployments("checkout").Get(ctx, "checkout", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if co.Spec.Template.Spec.ServiceAccountName != "" {
+		t.Errorf("checkout deployment runs as %q, want the default service account (a seeded mistake)", co.Spec.Template.Spec.ServiceAccountName)
+	}
+	sa, err := c.CoreV1().ServiceAccounts("orders").Get(ctx, "orders", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sa.Annotations[lab.IRSAAnnotation], lab.RoleARN(lab.OrdersIRSARole); got != want {
+		t.Errorf("orders service account IRSA annotation = %q, want %q", got, want)
+	}
+}
+
+// TestAgentSharedBetweenHandles runs alone (not parallel): it owns the agent DaemonSet.
+func TestAgentSharedBetweenHandles(t *testing.T) {
+	env := labtest.Get(t)
+	ctx := context.Background()
+	hub := lab.NewBackend(env.Client, filepath.Join(t.TempDir(), "identities.json"))
+	a, b := hub.Handle(), hub.Handle()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	spec := fakeaws.AgentSpec{Cluster: lab.WorkshopCluster, Version: "v1.3.9-eksbuild.1"}
+	for _, h := range []*lab.Handle{a, b} {
+		if err := h.ApplyAgent(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "agent healthy", func() (bool, string) {
+		h, err := a.AgentHealth(ctx, lab.WorkshopCluster)
+		if err != nil {
+			return false, err.Error()
+		}
+		return h.Ready, h.Detail
+	})
+	if err := a.DeleteAgent(ctx, lab.WorkshopCluster); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Client.AppsV1().DaemonSets(lab.AgentNamespace).Get(ctx, lab.AgentName, metav1.GetOptions{}); err != nil {
+		t.Fatalf("DaemonSet gone although handle b still has the add-on: %v", err)
+	}
+	if err := b.DeleteAgent(ctx, lab.WorkshopCluster); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Client.AppsV1().DaemonSets(lab.AgentNamespace).Get(ctx, lab.AgentName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("DaemonSet after the last DeleteAgent: err=%v, want NotFound", err)
+	}
+	h, err := b.AgentHealth(ctx, lab.WorkshopCluster)
+	if err != nil || h.Ready || !strings.Contains(h.Detail, "not found") {
+		t.Errorf("AgentHealth without DaemonSet = %+v, %v; want not ready, detail naming the missing DaemonSet", h, err)
 	}
 }
