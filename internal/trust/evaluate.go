@@ -266,7 +266,7 @@ func Evaluate(doc *Document, req Request) Report {
 						Code:    "condition-excludes",
 						Message: fmt.Sprintf("%s would allow %s, but its condition %s", f.stmt.Name(), res.Action, c),
 						Why:     "conditions on the session tags decide which cluster, namespace and service account may use the role",
-						Fix:     fmt.Sprintf("add %q to %s %s in %s, or add a statement for this service account (podid verify-role --fix --scoped)", firstNonEmpty(c.Ours), c.Operator, c.Key, f.stmt.Name()),
+						Fix:     fmt.Sprintf("add %q to %s %s in %s, or add a statement for this service account (podid verify-role --fix)", firstNonEmpty(c.Ours), c.Operator, c.Key, f.stmt.Name()),
 					})
 				}
 			}

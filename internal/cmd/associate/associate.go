@@ -1,0 +1,62 @@
+// Package associate implements `podid associate`.
+package associate
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/flow"
+	"github.com/podid/podid/internal/step"
+)
+
+// Options are associate's inputs.
+type Options struct {
+	F      *cmdutil.Factory
+	Flow   flow.Options
+	Tags   []string
+	DryRun bool
+}
+
+// NewCmd returns the associate command; runF replaces the run in tests.
+func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
+	opts := &Options{F: f}
+	cmd := &cobra.Command{
+		Use:   "associate --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT [--role ROLE]",
+		Short: "Create the pod identity association, or reuse the one already there",
+		Long: `Create the pod identity association for a namespace and service account, or reuse the existing one.
+
+An existing association with the same role and settings is left alone. One with another role or other
+settings is refused unless --update is given (associations owned by an add-on are always refused). A
+concurrent creator's association is accepted when it matches. The service account must exist
+(--create-service-account creates it); an IRSA annotation on it is reported.`,
+		Example: `  podid associate --cluster eks-workshop --ns carts --sa carts --role eks-workshop-carts-dynamo
+  podid associate --ns carts --sa carts --role other-role --update
+  podid associate --ns carts --sa carts --role r --disable-session-tags --policy "$(cat session-policy.json)"`,
+		Args: flow.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tags, err := flow.ParseTags(opts.Tags)
+			if err != nil {
+				return err
+			}
+			opts.Flow.Tags = tags
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return run(cmd, opts)
+		},
+	}
+	cmdutil.AddTargetFlags(cmd, &opts.Flow.Target)
+	cmd.Flags().StringVar(&opts.Flow.Role, "role", "", "IAM role name or ARN (default: the existing association's role, else the one Pod Identity role named <cluster>-<sa>*)")
+	flow.AddAssociateFlags(cmd, &opts.Flow, &opts.Tags)
+	flow.AddDryRun(cmd, &opts.DryRun)
+	return cmd
+}
+
+func run(cmd *cobra.Command, opts *Options) error {
+	return flow.Run(cmd.Context(), opts.F, flow.Command{
+		Name: "associate", Opts: opts.Flow, DryRun: opts.DryRun, NeedKube: true, NoTarget: false,
+		Steps: func(fl *flow.Flow) []step.Step {
+			return []step.Step{fl.Associate()}
+		},
+	})
+}

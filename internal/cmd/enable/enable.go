@@ -1,0 +1,69 @@
+// Package enable implements `podid enable`: install-agent, verify-role,
+// associate, propagation and restart, with every check before any change.
+package enable
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/flow"
+	"github.com/podid/podid/internal/step"
+)
+
+// Options are enable's inputs.
+type Options struct {
+	F      *cmdutil.Factory
+	Flow   flow.Options
+	Tags   []string
+	DryRun bool
+}
+
+// NewCmd returns the enable command; runF replaces the run in tests.
+func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
+	opts := &Options{F: f}
+	cmd := &cobra.Command{
+		Use:   "enable --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT",
+		Short: "Turn on Pod Identity for a service account's workloads, end to end",
+		Long: `Turn on EKS Pod Identity for the workloads that run under a service account:
+
+  install-agent  the eks-pod-identity-agent add-on is ACTIVE and its DaemonSet ready on every eligible node
+  verify-role    the role trusts pods.eks.amazonaws.com (sts:AssumeRole, sts:TagSession) for this cluster,
+                 namespace and service account; its permissions are listed (and --expect checked)
+  associate      the pod identity association exists (created, reused, or --update'd)
+  propagation    the webhook injects new pods of the service account (server-side dry-run probe)
+  restart        the workloads are restarted, rolled out, and every new pod has the credentials
+
+All checks run before any change: a problem found by any of them stops the run with nothing changed.
+A second run reports every step unchanged and restarts nothing.`,
+		Example: `  podid enable --cluster eks-workshop --ns carts --sa carts
+  podid enable --ns carts --sa carts --role eks-workshop-carts-dynamo --expect dynamodb:Query --dry-run`,
+		Args: flow.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tags, err := flow.ParseTags(opts.Tags)
+			if err != nil {
+				return err
+			}
+			opts.Flow.Tags = tags
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return run(cmd, opts)
+		},
+	}
+	cmdutil.AddTargetFlags(cmd, &opts.Flow.Target)
+	flow.AddAgentFlags(cmd, &opts.Flow)
+	flow.AddRoleFlags(cmd, &opts.Flow)
+	flow.AddAssociateFlags(cmd, &opts.Flow, &opts.Tags)
+	flow.AddRestartFlags(cmd, &opts.Flow)
+	flow.AddDryRun(cmd, &opts.DryRun)
+	return cmd
+}
+
+func run(cmd *cobra.Command, opts *Options) error {
+	return flow.Run(cmd.Context(), opts.F, flow.Command{
+		Name: "enable", Opts: opts.Flow, DryRun: opts.DryRun, NeedKube: true,
+		Steps: func(fl *flow.Flow) []step.Step {
+			return []step.Step{fl.Agent(), fl.Role(), fl.Associate(), fl.Propagation(false), fl.Restart()}
+		},
+	})
+}

@@ -1,0 +1,62 @@
+// Package restart implements `podid restart`.
+package restart
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/flow"
+	"github.com/podid/podid/internal/step"
+)
+
+// Options are restart's inputs.
+type Options struct {
+	F      *cmdutil.Factory
+	Flow   flow.Options
+	Tags   []string
+	DryRun bool
+}
+
+// NewCmd returns the restart command; runF replaces the run in tests.
+func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
+	opts := &Options{F: f}
+	cmd := &cobra.Command{
+		Use:   "restart --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT",
+		Short: "Restart the workloads of a service account and prove their new pods have credentials",
+		Long: `Restart the Deployments, StatefulSets and DaemonSets whose pods run under the service account, the way
+kubectl rollout restart does, wait for the rollout with kubectl's rollout-status rules, and check that
+every new pod has AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE and the
+projected token volume (exit 3 otherwise).
+
+First it proves that the webhook injects new pods of the service account (a server-side dry-run probe,
+retried until the association has propagated), so the restart is never too early. Workloads whose pods
+all have the injection already are skipped (--force restarts anyway); a paused Deployment is refused.`,
+		Example: `  podid restart --cluster eks-workshop --ns carts --sa carts
+  podid restart --ns carts --sa carts --workload deployment/carts --force`,
+		Args: flow.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tags, err := flow.ParseTags(opts.Tags)
+			if err != nil {
+				return err
+			}
+			opts.Flow.Tags = tags
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return run(cmd, opts)
+		},
+	}
+	cmdutil.AddTargetFlags(cmd, &opts.Flow.Target)
+	flow.AddRestartFlags(cmd, &opts.Flow)
+	flow.AddDryRun(cmd, &opts.DryRun)
+	return cmd
+}
+
+func run(cmd *cobra.Command, opts *Options) error {
+	return flow.Run(cmd.Context(), opts.F, flow.Command{
+		Name: "restart", Opts: opts.Flow, DryRun: opts.DryRun, NeedKube: true, NoTarget: false,
+		Steps: func(fl *flow.Flow) []step.Step {
+			return []step.Step{fl.Propagation(true), fl.Restart()}
+		},
+	})
+}

@@ -1,0 +1,63 @@
+package cmdutil
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/podid/podid/internal/awsapi"
+	"github.com/podid/podid/internal/kube"
+	"github.com/podid/podid/internal/podidentity"
+	"github.com/podid/podid/internal/step"
+)
+
+// Session is a command's connection to one EKS cluster and, when the
+// command needs Kubernetes, to the same cluster's API server.
+type Session struct {
+	AWS     *awsapi.Clients
+	Cluster podidentity.ClusterInfo
+	Kube    *kube.Cluster // nil when the command does not need Kubernetes
+}
+
+// Connect describes the cluster and, with needKube, loads the kubeconfig and
+// refuses when its context points at another cluster. It is podid's first
+// step ("cluster") and is reported as one; it changes nothing.
+func (f *Factory) Connect(ctx context.Context, needKube bool) (*Session, step.Report, error) {
+	start := time.Now()
+	line := f.Status().Start("cluster")
+	line.Waiting("describe cluster " + f.Globals.Cluster)
+	s, msg, err := f.connect(ctx, needKube)
+	rep := step.Report{Name: "cluster", Status: step.Unchanged, Message: msg}
+	if err != nil {
+		rep = failedReport("cluster", err)
+	}
+	rep.Duration = time.Since(start)
+	rep.Seconds = rep.Duration.Seconds()
+	line.Done(rep)
+	return s, rep, err
+}
+
+func (f *Factory) connect(ctx context.Context, needKube bool) (*Session, string, error) {
+	clients, err := f.AWS(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	info, err := podidentity.LookupCluster(ctx, clients.EKS(), f.Globals.Cluster, clients.Region())
+	if err != nil {
+		return nil, "", err
+	}
+	s := &Session{AWS: clients, Cluster: info}
+	msg := fmt.Sprintf("%s: Kubernetes %s (%s), %s", info.Name, info.Version, info.PlatformVersion, info.Status)
+	if !needKube {
+		return s, msg, nil
+	}
+	kc, err := f.Kube()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := kube.SameCluster(kc.Server, kc.CAData, info.Endpoint, info.CAData); err != nil {
+		return nil, "", err
+	}
+	s.Kube = kc
+	return s, msg + fmt.Sprintf("; kube context %q points at it", kc.Context), nil
+}

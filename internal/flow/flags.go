@@ -1,0 +1,78 @@
+package flow
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/fail"
+)
+
+// AddAgentFlags registers install-agent's flags.
+func AddAgentFlags(cmd *cobra.Command, o *Options) {
+	cmd.Flags().StringVar(&o.AddonVersion, "addon-version", "", "pin the eks-pod-identity-agent add-on version (default: the default version for the cluster's Kubernetes version)")
+}
+
+// AddRoleFlags registers verify-role's flags.
+func AddRoleFlags(cmd *cobra.Command, o *Options) {
+	fs := cmd.Flags()
+	fs.StringVar(&o.Role, "role", "", "IAM role name or ARN (default: the existing association's role, else the one Pod Identity role named <cluster>-<sa>*)")
+	fs.BoolVar(&o.Fix, "fix", false, "add the missing Pod Identity trust statement (scoped to this cluster, namespace and service account), keeping every other statement")
+	fs.StringArrayVar(&o.Expect, "expect", nil, "ACTION[=RESOURCE] the role must be allowed, checked with iam:SimulatePrincipalPolicy (repeatable)")
+}
+
+// AddAssociateFlags registers associate's flags.
+func AddAssociateFlags(cmd *cobra.Command, o *Options, tags *[]string) {
+	fs := cmd.Flags()
+	fs.BoolVar(&o.Update, "update", false, "change an existing association that points at another role or has other settings")
+	fs.StringVar(&o.TargetRoleArn, "target-role-arn", "", "role to chain to after the association's role (cross-account access)")
+	fs.BoolVar(&o.DisableSessionTags, "disable-session-tags", false, "do not attach the EKS session tags")
+	fs.StringVar(&o.Policy, "policy", "", "session policy JSON that limits the role (requires --disable-session-tags)")
+	fs.StringArrayVar(tags, "tags", nil, "KEY=VALUE tags for the association (repeatable, or comma-separated)")
+	fs.BoolVar(&o.CreateSA, "create-service-account", false, "create the service account if it does not exist")
+}
+
+// AddRestartFlags registers restart's flags.
+func AddRestartFlags(cmd *cobra.Command, o *Options) {
+	fs := cmd.Flags()
+	fs.StringArrayVar(&o.Workloads, "workload", nil, "restart only this KIND/NAME (deployment/carts, sts/db, ds/agent; repeatable)")
+	fs.BoolVar(&o.Force, "force", false, "restart even when every pod already has Pod Identity credentials")
+}
+
+// AddDryRun registers --dry-run.
+func AddDryRun(cmd *cobra.Command, dry *bool) {
+	cmd.Flags().BoolVar(dry, "dry-run", false, "check everything and print the plan; change nothing anywhere")
+}
+
+// ParseTags parses --tags KEY=VALUE[,KEY=VALUE].
+func ParseTags(in []string) (map[string]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, arg := range in {
+		for _, kv := range strings.Split(arg, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" || len(k) > 128 || len(v) > 256 || strings.HasPrefix(strings.ToLower(k), "aws:") {
+				return nil, fail.Usagef("use --tags KEY=VALUE, e.g. --tags team=carts,env=dev (keys up to 128 characters, values up to 256, no aws: prefix)", "invalid tag %q", kv)
+			}
+			out[k] = v
+		}
+	}
+	if len(out) > 50 {
+		return nil, fail.Usagef("pass at most 50 tags", "%d tags given; EKS allows at most 50", len(out))
+	}
+	return out, nil
+}
+
+// NoArgs rejects positional arguments with a usage error.
+func NoArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fail.Usagef("run podid "+cmd.Name()+" --help; names go in flags such as --ns and --sa", "unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+var _ = cmdutil.Target{}

@@ -1,0 +1,247 @@
+// Package flow composes podid's steps for one (cluster, namespace, service
+// account): every command builds its step list here, so `enable` runs
+// exactly the steps the subcommands run, in order, with results passed
+// forward (the role found by verify-role is the one associate uses; an
+// association moved to another role forces the restart).
+package flow
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/fail"
+	"github.com/podid/podid/internal/kube"
+	"github.com/podid/podid/internal/podidentity"
+	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/workload"
+)
+
+// Options are every flag that shapes the steps.
+type Options struct {
+	cmdutil.Target
+
+	// install-agent
+	AddonVersion string
+
+	// verify-role
+	Role   string // name or ARN; "" = discover
+	Fix    bool
+	Expect []string
+
+	// associate
+	Update             bool
+	TargetRoleArn      string
+	DisableSessionTags bool
+	Policy             string
+	Tags               map[string]string
+	CreateSA           bool
+
+	// restart
+	Workloads []string
+	Force     bool
+}
+
+// Flow builds the steps of one run and carries results between them.
+type Flow struct {
+	sess *cmdutil.Session
+	opts Options
+
+	expect    []podidentity.Expectation
+	workloads []kube.WorkloadRef
+
+	role       *podidentity.RoleRef // resolved in verify-role's Check
+	assocMoved bool                 // the association changed role in this run
+	agent      *workload.Agent
+}
+
+// New validates the options that need no API call and returns a Flow; Bind
+// gives it the session before steps are built.
+func New(opts Options, needTarget bool) (*Flow, error) {
+	if needTarget {
+		if err := opts.Target.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	f := &Flow{opts: opts}
+	for _, e := range opts.Expect {
+		x, err := podidentity.ParseExpect(e)
+		if err != nil {
+			return nil, err
+		}
+		f.expect = append(f.expect, x)
+	}
+	for _, w := range opts.Workloads {
+		r, err := kube.ParseWorkloadRef(w)
+		if err != nil {
+			return nil, fail.WithKind(err, fail.KindUsage)
+		}
+		f.workloads = append(f.workloads, r)
+	}
+	return f, nil
+}
+
+// Bind attaches the session.
+func (f *Flow) Bind(sess *cmdutil.Session) { f.sess = sess }
+
+// Agent is the install-agent step.
+func (f *Flow) Agent() step.Step {
+	f.agent = &workload.Agent{Client: f.sess.Kube.Client}
+	return podidentity.NewAgentAddon(f.sess.AWS.EKS(), f.agent, f.sess.Cluster, podidentity.AgentAddonOptions{Version: f.opts.AddonVersion})
+}
+
+// Role is the verify-role step; it resolves the role in its Check.
+func (f *Flow) Role() step.Step { return &roleStep{f: f} }
+
+// Associate is the associate step; it uses the role verify-role resolved
+// (or resolves it itself when run alone).
+func (f *Flow) Associate() step.Step { return &assocStep{f: f} }
+
+// Propagation is the step that proves the webhook injects the service
+// account. standalone adds the precondition that an association exists.
+func (f *Flow) Propagation(standalone bool) step.Step {
+	p := &workload.Propagation{Client: f.sess.Kube.Client, Namespace: f.opts.Namespace, ServiceAccount: f.opts.ServiceAccount}
+	if standalone {
+		p.Precondition = func(ctx context.Context) error {
+			a, err := podidentity.FindAssociation(ctx, f.sess.AWS.EKS(), f.sess.Cluster.Name, f.opts.Namespace, f.opts.ServiceAccount)
+			if err != nil {
+				return err
+			}
+			if a == nil {
+				return fail.Verifyf(fmt.Sprintf("create it first: podid associate --cluster %s --ns %s --sa %s --role ROLE", f.sess.Cluster.Name, f.opts.Namespace, f.opts.ServiceAccount),
+					"no pod identity association for %s/%s on cluster %s: restarted pods would get no credentials", f.opts.Namespace, f.opts.ServiceAccount, f.sess.Cluster.Name)
+			}
+			return nil
+		}
+	}
+	return p
+}
+
+// Restart is the restart step.
+func (f *Flow) Restart() step.Step {
+	return &workload.Restart{
+		Client: f.sess.Kube.Client, Namespace: f.opts.Namespace, ServiceAccount: f.opts.ServiceAccount,
+		Only: f.workloads, Force: f.opts.Force, ForceIf: func() bool { return f.assocMoved },
+	}
+}
+
+// resolveRole finds the role once per run.
+func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
+	if f.role != nil {
+		return *f.role, nil
+	}
+	c := f.sess.AWS
+	r, err := podidentity.ResolveRole(ctx, c.IAM(), c.EKS(), f.opts.Role, f.sess.Cluster, f.opts.Namespace, f.opts.ServiceAccount)
+	if err != nil {
+		return r, err
+	}
+	f.role = &r
+	return r, nil
+}
+
+type roleStep struct {
+	f     *Flow
+	inner *podidentity.VerifyRole
+}
+
+func (s *roleStep) Name() string { return "verify-role" }
+
+func (s *roleStep) Check(ctx context.Context) (step.Plan, error) {
+	role, err := s.f.resolveRole(ctx)
+	if err != nil {
+		return step.Plan{}, err
+	}
+	iam := s.f.sess.AWS.IAM()
+	s.inner, err = podidentity.NewVerifyRole(iam, iam, podidentity.VerifyRoleOptions{
+		Role: role, Cluster: s.f.sess.Cluster, Namespace: s.f.opts.Namespace, ServiceAccount: s.f.opts.ServiceAccount,
+		TargetRoleArn: s.f.opts.TargetRoleArn, Fix: s.f.opts.Fix, Expect: s.f.expect,
+	})
+	if err != nil {
+		return step.Plan{}, err
+	}
+	p, err := s.inner.Check(ctx)
+	if p.Details == nil {
+		p.Details = map[string]any{}
+	}
+	p.Details["role"] = role
+	return p, err
+}
+
+func (s *roleStep) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
+	return s.inner.Apply(ctx, p, progress)
+}
+
+type assocStep struct {
+	f     *Flow
+	inner *podidentity.Association
+	sa    kube.ServiceAccount
+}
+
+func (s *assocStep) Name() string { return "associate" }
+
+func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
+	o := s.f.opts
+	role, err := s.f.resolveRole(ctx)
+	if err != nil {
+		return step.Plan{}, err
+	}
+	s.inner, err = podidentity.NewAssociation(s.f.sess.AWS.EKS(), podidentity.AssociationOptions{
+		Cluster: s.f.sess.Cluster.Name, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, RoleArn: role.Arn,
+		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags, Policy: o.Policy, Tags: o.Tags, Update: o.Update,
+	})
+	if err != nil {
+		return step.Plan{}, err
+	}
+	var warnings, saChanges []string
+	if s.f.sess.Kube != nil {
+		s.sa, err = kube.GetServiceAccount(ctx, s.f.sess.Kube.Client, o.Namespace, o.ServiceAccount)
+		if err != nil {
+			return step.Plan{}, err
+		}
+		switch {
+		case !s.sa.Exists && !o.CreateSA:
+			return step.Plan{}, fail.Verifyf(fmt.Sprintf("create it with --create-service-account, or `kubectl -n %s create serviceaccount %s`, or check --sa", o.Namespace, o.ServiceAccount),
+				"service account %s/%s does not exist", o.Namespace, o.ServiceAccount)
+		case !s.sa.Exists:
+			saChanges = append(saChanges, fmt.Sprintf("create service account %s/%s", o.Namespace, o.ServiceAccount))
+		}
+		if s.sa.IRSARoleARN != "" {
+			warnings = append(warnings, fmt.Sprintf("service account %s/%s also carries the IRSA annotation eks.amazonaws.com/role-arn=%s: Pod Identity wins once the association has propagated, but pods created before that get IRSA; remove it with `kubectl -n %s annotate serviceaccount %s eks.amazonaws.com/role-arn-` when the migration is verified",
+				o.Namespace, o.ServiceAccount, s.sa.IRSARoleARN, o.Namespace, o.ServiceAccount))
+		}
+	}
+	p, err := s.inner.Check(ctx)
+	if err != nil {
+		return p, err
+	}
+	p.Warnings = append(p.Warnings, warnings...)
+	if len(saChanges) > 0 {
+		p.Satisfied = false
+		p.Changes = append(saChanges, p.Changes...)
+	}
+	return p, nil
+}
+
+func (s *assocStep) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
+	var changes []string
+	if s.f.sess.Kube != nil && !s.sa.Exists {
+		created, err := kube.EnsureServiceAccount(ctx, s.f.sess.Kube.Client, s.f.opts.Namespace, s.f.opts.ServiceAccount, false)
+		if err != nil {
+			return step.Result{}, err
+		}
+		if created {
+			changes = append(changes, fmt.Sprintf("created service account %s/%s", s.f.opts.Namespace, s.f.opts.ServiceAccount))
+		}
+	}
+	if p.Details["action"] == nil && p.Details["association"] != nil {
+		// Only the service account was missing.
+		a, _ := p.Details["association"].(podidentity.AssociationInfo)
+		return step.Result{Summary: fmt.Sprintf("association %s already maps %s/%s to %s", a.ID, a.Namespace, a.ServiceAccount, a.RoleArn), Changes: changes}, nil
+	}
+	res, err := s.inner.Apply(ctx, p, progress)
+	if p.Details["action"] == "update" && err == nil {
+		s.f.assocMoved = true
+	}
+	res.Changes = append(changes, res.Changes...)
+	return res, err
+}

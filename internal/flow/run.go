@@ -1,0 +1,98 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/step"
+)
+
+// Command describes one podid command built from flow steps.
+type Command struct {
+	Name     string
+	Opts     Options
+	DryRun   bool
+	NeedKube bool
+	// NoTarget is set for commands without --ns/--sa (install-agent).
+	NoTarget bool
+	// Steps builds the command's steps once the session is known.
+	Steps func(f *Flow) []step.Step
+	// Text prints the command's results on stdout (text output).
+	Text func(w io.Writer, reps []step.Report)
+}
+
+// Run validates input (changing nothing and calling nothing on bad input),
+// connects, runs the steps and renders the outcome.
+func Run(ctx context.Context, f *cmdutil.Factory, c Command) error {
+	start := time.Now()
+	out := cmdutil.Outcome{Command: c.Name, Namespace: c.Opts.Namespace, ServiceAccount: c.Opts.ServiceAccount, DryRun: c.DryRun, Start: start}
+	if err := f.Globals.Validate(true); err != nil {
+		out.Err = err
+		return f.Finish(out)
+	}
+	fl, err := New(c.Opts, !c.NoTarget)
+	if err != nil {
+		out.Err = err
+		return f.Finish(out)
+	}
+	ctx, cancel := f.WithTimeout(ctx)
+	defer cancel()
+	sess, first, err := f.Connect(ctx, c.NeedKube)
+	if err != nil {
+		out.Steps, out.Err = []step.Report{first}, err
+		return f.Finish(out)
+	}
+	fl.Bind(sess)
+	reps, err := f.RunSteps(ctx, c.DryRun, first, c.Steps(fl))
+	out.Steps, out.Err = reps, err
+	out.Result = result(reps)
+	if c.Text != nil {
+		out.Text = func(w io.Writer) { c.Text(w, reps) }
+	} else {
+		out.Text = func(w io.Writer) { Summary(w, c, reps, err == nil) }
+	}
+	return f.Finish(out)
+}
+
+func result(reps []step.Report) map[string]any {
+	out := map[string]any{}
+	for _, r := range reps {
+		for _, k := range []string{"association", "role", "pods", "policies", "expect", "trust", "trustDiff", "addon", "agent"} {
+			if v, ok := r.Details[k]; ok {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// Summary is the default stdout text: one line saying what holds now.
+func Summary(w io.Writer, c Command, reps []step.Report, ok bool) {
+	if !ok {
+		return
+	}
+	var changed, planned []string
+	for _, r := range reps {
+		switch r.Status {
+		case step.Changed:
+			changed = append(changed, r.Name)
+		case step.Planned:
+			planned = append(planned, r.Name)
+		}
+	}
+	subject := fmt.Sprintf("%s/%s", c.Opts.Namespace, c.Opts.ServiceAccount)
+	switch {
+	case c.DryRun && len(planned) > 0:
+		fmt.Fprintf(w, "dry run: %s would change %s; nothing was changed\n", c.Name, strings.Join(planned, ", "))
+	case c.DryRun:
+		fmt.Fprintf(w, "dry run: nothing to change for %s\n", subject)
+	case len(changed) == 0:
+		fmt.Fprintf(w, "%s: everything was already in place for %s; nothing changed\n", c.Name, subject)
+	default:
+		fmt.Fprintf(w, "%s: done for %s (changed: %s)\n", c.Name, subject, strings.Join(changed, ", "))
+	}
+}
