@@ -160,10 +160,9 @@ func (s *roleStep) Check(ctx context.Context) (step.Plan, error) {
 		return step.Plan{}, err
 	}
 	p, err := s.inner.Check(ctx)
-	if p.Details == nil {
-		p.Details = map[string]any{}
+	if p.Details != nil {
+		p.Details["role"] = role
 	}
-	p.Details["role"] = role
 	return p, err
 }
 

@@ -307,7 +307,8 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return step.Plan{}, fail.Verifyf(hint, "role %s cannot serve %s/%s on cluster %s: %s", role.Name, s.opts.Namespace, s.opts.ServiceAccount, s.opts.Cluster.Name, strings.Join(problems, "; "))
+		// Return what was found with the error, so the report still shows it.
+		return step.Plan{Details: details, Warnings: warnings}, fail.Verifyf(hint, "role %s cannot serve %s/%s on cluster %s: %s", role.Name, s.opts.Namespace, s.opts.ServiceAccount, s.opts.Cluster.Name, strings.Join(problems, "; "))
 	}
 	summary := fmt.Sprintf("role %s trusts %s for %s/%s", role.Name, trust.ServicePrincipal, s.opts.Namespace, s.opts.ServiceAccount)
 	if diff != "" {

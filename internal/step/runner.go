@@ -47,6 +47,8 @@ func (r Runner) Run(ctx context.Context, steps []Step) ([]Report, error) {
 		if err != nil {
 			line := r.Sink.Start(s.Name())
 			reports[i] = failed(s.Name(), err, now().Sub(start))
+			// A check may say what it found along with the problem.
+			reports[i].Details, reports[i].Warnings = p.Details, p.Warnings
 			line.Done(reports[i])
 			return reports, err
 		}

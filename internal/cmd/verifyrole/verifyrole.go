@@ -64,5 +64,6 @@ func run(cmd *cobra.Command, opts *Options) error {
 		Steps: func(fl *flow.Flow) []step.Step {
 			return []step.Step{fl.Role()}
 		},
+		Text: printReport,
 	})
 }

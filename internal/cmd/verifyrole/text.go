@@ -1,0 +1,98 @@
+package verifyrole
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/podid/podid/internal/podidentity"
+	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/trust"
+)
+
+// printReport writes the role report on stdout: the trust decision, the
+// permission policies with their statements (what the workshop reads with
+// get-policy-version) and the --expect results.
+func printReport(w io.Writer, reps []step.Report) {
+	for _, r := range reps {
+		if r.Name != "verify-role" || r.Details == nil {
+			continue
+		}
+		if role, ok := r.Details["role"].(podidentity.RoleRef); ok {
+			fmt.Fprintf(w, "Role %s (%s), %s\n", role.Name, role.Arn, map[string]string{
+				podidentity.RoleFromFlag:        "as given by --role",
+				podidentity.RoleFromAssociation: "the role of the existing association",
+				podidentity.RoleFromPrefix:      "the one Pod Identity role named <cluster>-<service-account>*",
+			}[role.Source])
+		}
+		if tr, ok := r.Details["trust"].(trust.Report); ok {
+			fmt.Fprintln(w, "\nTrust policy, for pods.eks.amazonaws.com:")
+			for _, a := range []trust.ActionResult{tr.AssumeRole, tr.TagSession} {
+				by := ""
+				if a.Statement != "" {
+					by = " by " + a.Statement
+				}
+				fmt.Fprintf(w, "  %-16s %s%s\n", a.Action, a.Decision, by)
+			}
+			for _, p := range tr.Problems {
+				fmt.Fprintf(w, "  ✗ %s\n", p.Message)
+			}
+			for _, p := range tr.Warnings {
+				fmt.Fprintf(w, "  ! %s\n", p.Message)
+				if p.Fix != "" {
+					fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(p.Fix, "\n", "\n    "))
+				}
+			}
+			for _, i := range tr.IRSA {
+				fmt.Fprintf(w, "  also trusted by IRSA: %+v\n", i)
+			}
+		}
+		if diff, ok := r.Details["trustDiff"].(string); ok && diff != "" {
+			fmt.Fprintf(w, "\nTrust policy change (--fix):\n%s\n", diff)
+		}
+		if pols, ok := r.Details["policies"].([]podidentity.PolicyInfo); ok {
+			fmt.Fprintln(w, "\nPermissions:")
+			if len(pols) == 0 {
+				fmt.Fprintln(w, "  (no attached or inline policies)")
+			}
+			for _, p := range pols {
+				kind := "attached " + p.Arn + ", version " + p.Version
+				if p.Inline {
+					kind = "inline"
+				}
+				fmt.Fprintf(w, "  policy %s (%s)\n", p.Name, kind)
+				for _, s := range p.Statements {
+					name := fmt.Sprintf("statement %d", s.Index)
+					if s.Sid != "" {
+						name += " " + s.Sid
+					}
+					acts := s.Actions
+					if len(s.NotActions) > 0 {
+						acts = append([]string{"NOT"}, s.NotActions...)
+					}
+					fmt.Fprintf(w, "    %s: %s %s\n", name, s.Effect, strings.Join(acts, ", "))
+					res := s.Resources
+					if len(s.NotResources) > 0 {
+						res = append([]string{"NOT"}, s.NotResources...)
+					}
+					for _, x := range res {
+						fmt.Fprintf(w, "      on %s\n", x)
+					}
+					if s.Condition != "" {
+						fmt.Fprintf(w, "      when %s\n", s.Condition)
+					}
+				}
+			}
+		}
+		if ex, ok := r.Details["expect"].([]podidentity.ExpectResult); ok && len(ex) > 0 {
+			fmt.Fprintln(w, "\nExpected permissions (iam:SimulatePrincipalPolicy):")
+			for _, e := range ex {
+				mark := "✓"
+				if !e.Allowed {
+					mark = "✗"
+				}
+				fmt.Fprintf(w, "  %s %-13s %s on %s\n", mark, e.Decision, e.Action, e.Resource)
+			}
+		}
+	}
+}
