@@ -34,10 +34,12 @@ demo: build lab
 	podid enable --cluster eks-workshop --ns carts --sa carts; \
 	echo; echo "\$$ kubectl -n kube-system get daemonset eks-pod-identity-agent"; \
 	kubectl -n kube-system get daemonset eks-pod-identity-agent; \
-	echo; echo "\$$ aws eks list-pod-identity-associations --cluster-name eks-workshop   (via podid-lab, no AWS CLI here)"; \
-	$(BIN)/podid-lab associations --dir $(LAB); \
-	echo; echo "\$$ kubectl -n carts exec deployment/carts -- env | grep AWS_   (kwok pods do not run; read from the pod spec)"; \
+	echo; echo "\$$ podid-lab aws    # the fake's view: aws eks describe-addon / list-pod-identity-associations"; \
+	podid-lab aws --dir $(LAB); \
+	echo; echo "\$$ kubectl -n carts get pods -o yaml | grep AWS_   # the new pods' Pod Identity variables (kwok pods do not run, so read the spec)"; \
 	kubectl -n carts get pods -l app.kubernetes.io/name=carts -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{range .spec.containers[0].env[*]}{"  "}{.name}={.value}{"\n"}{end}{end}'; \
+	echo; echo "\$$ podid enable --cluster eks-workshop --ns carts --sa carts   # again: nothing to do"; \
+	podid enable --cluster eks-workshop --ns carts --sa carts; \
 	echo; echo "The lab is still running. Use it:  eval \"\$$($(BIN)/podid-lab env --dir $(LAB))\""; \
 	echo "Stop it:                            make lab-down"
 

@@ -56,7 +56,7 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVar(&opts.dir, "dir", "", "lab folder (default: .lab in the podid checkout, else in the working directory)")
-	root.AddCommand(newUp(opts), newDown(opts), newEnv(opts), newStatus(opts), newServe(opts))
+	root.AddCommand(newUp(opts), newDown(opts), newEnv(opts), newStatus(opts), newServe(opts), newBuild(), newAWS(opts))
 	return root
 }
 

@@ -61,7 +61,7 @@ func (p *Propagation) Apply(ctx context.Context, _ step.Plan, progress step.Prog
 	attempts := 0
 	_, err := kube.WaitInjection(ctx, p.Client, p.Namespace, p.ServiceAccount, func(n int, _ kube.Injection) {
 		attempts = n
-		progress.Waiting(fmt.Sprintf("association to reach the webhook (dry-run probe %d)", n))
+		progress.Waiting("the association to reach the webhook (server-side dry-run probes)")
 	})
 	if err != nil {
 		return step.Result{}, err
