@@ -25,7 +25,6 @@ type Session struct {
 func (f *Factory) Connect(ctx context.Context, needKube bool) (*Session, step.Report, error) {
 	start := time.Now()
 	line := f.Status().Start("cluster")
-	line.Waiting("describe cluster " + f.Globals.Cluster)
 	s, msg, err := f.connect(ctx, needKube)
 	rep := step.Report{Name: "cluster", Status: step.Unchanged, Message: msg}
 	if err != nil {

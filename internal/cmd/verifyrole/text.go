@@ -44,7 +44,7 @@ func printReport(w io.Writer, reps []step.Report) {
 				}
 			}
 			for _, i := range tr.IRSA {
-				fmt.Fprintf(w, "  also trusted by IRSA: %+v\n", i)
+				fmt.Fprintf(w, "  also trusted through IRSA: %s for %s (%s)\n", i.Issuer, strings.Join(i.Subjects, ", "), i.Statement)
 			}
 		}
 		if diff, ok := r.Details["trustDiff"].(string); ok && diff != "" {
