@@ -7,9 +7,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podid/podid/internal/cmd/associate"
+	"github.com/podid/podid/internal/cmd/disable"
 	"github.com/podid/podid/internal/cmd/enable"
 	"github.com/podid/podid/internal/cmd/installagent"
 	"github.com/podid/podid/internal/cmd/restart"
+	"github.com/podid/podid/internal/cmd/role"
+	"github.com/podid/podid/internal/cmd/status"
+	"github.com/podid/podid/internal/cmd/verify"
 	"github.com/podid/podid/internal/cmd/verifyrole"
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/fail"
@@ -50,7 +54,10 @@ Every step checks first and changes only what is missing: running it again is sa
 		verifyrole.NewCmd(f, nil),
 		associate.NewCmd(f, nil),
 		restart.NewCmd(f, nil),
+		status.NewCmd(f, nil),
+		verify.NewCmd(f, nil),
 	)
+	cmd.AddCommand(disable.NewCmd(f, nil), role.NewCmd(f))
 	cmd.SetHelpCommand(&cobra.Command{Hidden: true})
 	cmd.CompletionOptions.HiddenDefaultCmd = true
 	return cmd
