@@ -81,14 +81,14 @@ func (o Options) Scoped() bool { return o.Namespace != "" && o.ServiceAccount !=
 
 // Report is the outcome of Status.
 type Report struct {
-	Findings     []Finding                      `json:"findings"`
-	Addon        *AddonInfo                     `json:"addon,omitempty"`
-	Agent        *AgentInfo                     `json:"agent,omitempty"`
-	NodeRoles    []NodeRoleInfo                 `json:"nodeRoles,omitempty"`
-	Association  *podidentity.AssociationInfo   `json:"association,omitempty"`
-	Associations []AssociationVerdict           `json:"associations,omitempty"`
-	Pods         []PodInfo                      `json:"pods,omitempty"`
-	Role         *RoleInfo                      `json:"role,omitempty"`
+	Findings     []Finding                    `json:"findings"`
+	Addon        *AddonInfo                   `json:"addon,omitempty"`
+	Agent        *AgentInfo                   `json:"agent,omitempty"`
+	NodeRoles    []NodeRoleInfo               `json:"nodeRoles,omitempty"`
+	Association  *podidentity.AssociationInfo `json:"association,omitempty"`
+	Associations []AssociationVerdict         `json:"associations,omitempty"`
+	Pods         []PodInfo                    `json:"pods,omitempty"`
+	Role         *RoleInfo                    `json:"role,omitempty"`
 }
 
 // Errors returns the findings of severity error.

@@ -135,7 +135,9 @@ func checkWorkloads(ctx context.Context, r *Report, d Deps, o Options, assoc *po
 			}
 		}
 	}
-	sort.SliceStable(r.Pods, func(i, j int) bool { return r.Pods[i].Workload+"/"+r.Pods[i].Name < r.Pods[j].Workload+"/"+r.Pods[j].Name })
+	sort.SliceStable(r.Pods, func(i, j int) bool {
+		return r.Pods[i].Workload+"/"+r.Pods[i].Name < r.Pods[j].Workload+"/"+r.Pods[j].Name
+	})
 	return nil
 }
 

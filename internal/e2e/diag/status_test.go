@@ -1,0 +1,280 @@
+package diag
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podid/podid/internal/diagnose"
+	"github.com/podid/podid/internal/fakeaws"
+	"github.com/podid/podid/internal/lab"
+	"github.com/podid/podid/internal/lab/labtest"
+)
+
+// After enable, status finds nothing wrong (scoped and cluster-wide) and
+// verify passes; neither changes anything.
+func TestHealthyAfterEnable(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.mustRun(t, "enable")
+	audit := len(w.fake.Audit())
+
+	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
+	if r.Code != 0 {
+		t.Fatalf("status: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	rep := r.report(t)
+	everyProblemHasFix(t, rep)
+	if errs := rep.Errors(); len(errs) != 0 {
+		t.Fatalf("status after enable has errors:\n%s", dump(rep))
+	}
+	mustFind(t, rep, diagnose.AreaCluster, diagnose.OK, "supports EKS Pod Identity")
+	mustFind(t, rep, diagnose.AreaAddon, diagnose.OK, "ACTIVE")
+	mustFind(t, rep, diagnose.AreaAgent, diagnose.OK, "agent ready on")
+	mustFind(t, rep, diagnose.AreaNodeRole, diagnose.OK, "eks-workshop-node-role allows eks-auth:AssumeRoleForPodIdentity")
+	mustFind(t, rep, diagnose.AreaAssociation, diagnose.OK, "eks-workshop-carts-dynamo", "session tags enabled")
+	mustFind(t, rep, diagnose.AreaRole, diagnose.OK, "trusts pods.eks.amazonaws.com")
+	mustFind(t, rep, diagnose.AreaRole, diagnose.OK, "permissions: eks-workshop-carts-dynamo")
+	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "deployment/app: all 2 pods")
+	if rep.Association == nil || len(rep.Pods) != 2 {
+		t.Errorf("result: association %+v, %d pods; want the association and 2 pods", rep.Association, len(rep.Pods))
+	}
+	for _, p := range rep.Pods {
+		if !p.Injected || p.CreatedBeforeAssociation {
+			t.Errorf("pod %+v: want injected and created after the association", p)
+		}
+	}
+
+	// Text: a checklist on stdout, exit 0.
+	r = w.podid(t, append([]string{"status"}, w.target()...)...)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "✓ association") || !strings.Contains(r.Stdout, "Pod Identity works for "+w.app.Namespace+"/carts") {
+		t.Errorf("status text: exit %d\n%s", r.Code, r.Stdout)
+	}
+
+	// Cluster-wide: the association has a one-line verdict.
+	r = w.podid(t, "status", "-o", "json")
+	if r.Code != 0 {
+		t.Fatalf("cluster status: exit %d\n%s", r.Code, r.Stdout)
+	}
+	crep := r.report(t)
+	if len(crep.Associations) != 1 || !crep.Associations[0].RoleExists || !crep.Associations[0].TrustOK {
+		t.Errorf("cluster status associations: %+v", crep.Associations)
+	}
+	mustFind(t, crep, diagnose.AreaAssociation, diagnose.OK, w.app.Namespace+"/carts", "trust ok")
+
+	r = w.podid(t, append([]string{"verify", "-o", "json"}, w.target()...)...)
+	if r.Code != 0 {
+		t.Fatalf("verify: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if v := r.verdict(t); len(v.Pods) != 2 || !v.OK() {
+		t.Errorf("verify verdict: %+v", v)
+	}
+	if got := len(w.fake.Audit()); got != audit {
+		t.Errorf("status/verify changed AWS: %+v", w.fake.Audit()[audit:])
+	}
+}
+
+// Before any association: the missing association and every pod without
+// credentials are findings, exit 3; verify names each pod.
+func TestBeforeAssociation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
+	if r.Code != 3 {
+		t.Fatalf("status: exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	d := r.doc(t)
+	if d.ExitCode != 3 || d.Status != "failed" || d.Hint == "" {
+		t.Errorf("document: exitCode %d status %s hint %q", d.ExitCode, d.Status, d.Hint)
+	}
+	rep := r.report(t)
+	everyProblemHasFix(t, rep)
+	a := mustFind(t, rep, diagnose.AreaAssociation, diagnose.Error, "no pod identity association for "+w.app.Namespace+"/carts")
+	if !strings.Contains(a.Fix, "podid enable") {
+		t.Errorf("association fix %q does not name podid enable", a.Fix)
+	}
+	wl := mustFind(t, rep, diagnose.AreaWorkload, diagnose.Error, "deployment/app: 2 of 2 pods lack the Pod Identity injection")
+	if !strings.Contains(wl.Fix, "podid enable") {
+		t.Errorf("workload fix %q", wl.Fix)
+	}
+	mustFind(t, rep, diagnose.AreaAddon, diagnose.Error, "not installed")
+	if len(w.fake.Audit()) != 0 {
+		t.Errorf("status changed AWS: %+v", w.fake.Audit())
+	}
+
+	r = w.podid(t, append([]string{"verify"}, w.target()...)...)
+	if r.Code != 3 {
+		t.Fatalf("verify: exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	pods, err := w.env.Client.CoreV1().Pods(w.app.Namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if !strings.Contains(r.Stderr, "pod "+p.Name+": no Pod Identity injection") {
+			t.Errorf("verify error does not name pod %s:\n%s", p.Name, r.Stderr)
+		}
+	}
+}
+
+// A DEGRADED add-on is an error finding that carries the health issue.
+func TestDegradedAddon(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.mustRun(t, "enable")
+	w.fake.ForceAddonStatus(lab.WorkshopCluster, "eks-pod-identity-agent", "DEGRADED",
+		fakeaws.HealthIssue{Code: "InsufficientNumberOfReplicas", Message: "The add-on is unhealthy because it doesn't have the desired number of replicas.", ResourceIDs: []string{"kube-system/eks-pod-identity-agent"}})
+	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
+	if r.Code != 3 {
+		t.Fatalf("status: exit %d, want 3\n%s", r.Code, r.Stdout)
+	}
+	rep := r.report(t)
+	f := mustFind(t, rep, diagnose.AreaAddon, diagnose.Error, "DEGRADED", "InsufficientNumberOfReplicas", "desired number of replicas")
+	if !strings.Contains(f.Fix, "update-addon") {
+		t.Errorf("fix %q", f.Fix)
+	}
+	if rep.Addon == nil || len(rep.Addon.HealthIssues) != 1 {
+		t.Errorf("addon result: %+v", rep.Addon)
+	}
+}
+
+// The IRSA annotation on the service account is a warning with the command
+// that removes it.
+func TestIRSAAnnotation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, labtest.IRSA(lab.RoleARN("eks-workshop-orders-irsa")))
+	w.mustRun(t, "enable")
+	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
+	rep := r.report(t)
+	f := mustFind(t, rep, diagnose.AreaServiceAccount, diagnose.Warn, "IRSA annotation eks.amazonaws.com/role-arn=")
+	if !strings.Contains(f.Fix, "annotate serviceaccount carts eks.amazonaws.com/role-arn-") {
+		t.Errorf("fix %q", f.Fix)
+	}
+	if r.Code != 0 {
+		t.Errorf("status with only warnings: exit %d, want 0\n%s", r.Code, dump(rep))
+	}
+}
+
+// A node group whose role lacks eks-auth:AssumeRoleForPodIdentity is an
+// error (a second fake cluster on the same lab, so the workshop stays intact).
+func TestNodeRoleWithoutPermission(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	arn := w.fake.PutRole(fakeaws.Role{Name: "bare-node-role",
+		TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`})
+	w.fake.AddCluster(fakeaws.Cluster{Name: "eks-bare", Version: "1.35", PlatformVersion: "eks.5",
+		Endpoint: w.env.Server, CAData: base64.StdEncoding.EncodeToString(w.env.CAData),
+		Nodegroups: []fakeaws.Nodegroup{{Name: "bare", NodeRole: arn}}})
+	r := w.podid(t, "status", "--cluster", "eks-bare", "-o", "json")
+	if r.Code != 3 {
+		t.Fatalf("status: exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	rep := r.report(t)
+	f := mustFind(t, rep, diagnose.AreaNodeRole, diagnose.Error, "node group bare", "bare-node-role does not allow eks-auth:AssumeRoleForPodIdentity")
+	if !strings.Contains(f.Fix, "AmazonEKSWorkerNodePolicy") {
+		t.Errorf("fix %q", f.Fix)
+	}
+	if len(rep.NodeRoles) != 1 || rep.NodeRoles[0].Decision == "allowed" {
+		t.Errorf("node roles: %+v", rep.NodeRoles)
+	}
+}
+
+// A pod of the service account's workload on a Fargate node is an error.
+// It adds a node to the shared lab, so it does not run in parallel.
+func TestPodOnFargateNode(t *testing.T) {
+	w := newWorld(t)
+	w.mustRun(t, "enable")
+	ctx := context.Background()
+	node := "fargate-diag-" + w.app.Namespace[len(w.app.Namespace)-6:]
+	if err := lab.CreateNode(ctx, w.env.Client, node, map[string]string{"eks.amazonaws.com/compute-type": "fargate"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.env.Client.CoreV1().Nodes().Delete(context.Background(), node, metav1.DeleteOptions{}) })
+	one := int32(1)
+	labels := map[string]string{"app": "on-fargate"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "on-fargate", Namespace: w.app.Namespace},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{ServiceAccountName: "carts", NodeName: node,
+					Containers: []corev1.Container{{Name: "app", Image: "public.ecr.aws/aws-containers/retail-store-sample-cart:1.0.0"}}},
+			},
+		},
+	}
+	if _, err := w.env.Client.AppsV1().Deployments(w.app.Namespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.WaitDeploymentRolledOut(ctx, w.env.Client, w.app.Namespace, "on-fargate", 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
+	if r.Code != 3 {
+		t.Fatalf("status: exit %d, want 3\n%s", r.Code, r.Stdout)
+	}
+	rep := r.report(t)
+	f := mustFind(t, rep, diagnose.AreaWorkload, diagnose.Error, "deployment/on-fargate", "on node "+node, "Fargate")
+	if !strings.Contains(f.Fix, "fargate") {
+		t.Errorf("fix %q", f.Fix)
+	}
+	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "deployment/app: all 2 pods")
+
+	r = w.podid(t, append([]string{"verify"}, w.target()...)...)
+	if r.Code != 3 || !strings.Contains(r.Stderr, "node "+node+" is not served by the agent") {
+		t.Errorf("verify: exit %d, want 3 naming node %s\n%s", r.Code, node, r.Stderr)
+	}
+}
+
+// verify --wait returns once a concurrent restart gives every pod the
+// injection.
+func TestVerifyWaitSucceedsWithConcurrentRestart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	if r := w.podid(t, "install-agent"); r.Code != 0 {
+		t.Fatalf("install-agent: exit %d\n%s", r.Code, r.Stderr)
+	}
+	w.mustRun(t, "associate", "--role", lab.CartsRole)
+
+	var wg sync.WaitGroup
+	var vr result
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		vr = w.podid(t, append([]string{"verify", "--wait", "--timeout", "150s", "-o", "json"}, w.target()...)...)
+	}()
+	w.mustRun(t, "restart")
+	wg.Wait()
+	if vr.Code != 0 {
+		t.Fatalf("verify --wait: exit %d\n%s\n%s", vr.Code, vr.Stdout, vr.Stderr)
+	}
+	if v := vr.verdict(t); !v.OK() || len(v.Pods) != 2 {
+		t.Errorf("verdict: %+v", v)
+	}
+}
+
+// verify --wait without an association runs out of time: exit 4, naming
+// what is still missing.
+func TestVerifyWaitTimesOut(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	r := w.podid(t, append([]string{"verify", "--wait", "--timeout", "6s", "-o", "json"}, w.target()...)...)
+	if r.Code != 4 {
+		t.Fatalf("verify --wait: exit %d, want 4\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	d := r.doc(t)
+	if d.ExitCode != 4 || !strings.Contains(d.Error, "still missing") || !strings.Contains(d.Error, "no Pod Identity injection") {
+		t.Errorf("document: exitCode %d error %q", d.ExitCode, d.Error)
+	}
+	if v := r.verdict(t); len(v.Bad()) != 2 {
+		t.Errorf("verdict: %+v", v)
+	}
+}
