@@ -28,6 +28,7 @@ func (f *Factory) Connect(ctx context.Context, needKube bool) (*Session, step.Re
 	s, msg, err := f.connect(ctx, needKube)
 	rep := step.Report{Name: "cluster", Status: step.Unchanged, Message: msg}
 	if err != nil {
+		err = explainTimeout(err)
 		rep = failedReport("cluster", err)
 	}
 	rep.Duration = time.Since(start)

@@ -120,9 +120,12 @@ func mergeResult(rep *Report, res Result) {
 }
 
 func failed(name string, err error, d time.Duration) Report {
-	msg := err.Error()
+	msg, hint := err.Error(), fail.HintOf(err)
 	if errors.Is(err, context.DeadlineExceeded) && fail.KindOf(err) == fail.KindTimeout {
 		msg = "timed out: " + msg
+		if hint == "" {
+			hint = TimeoutHint
+		}
 	}
-	return Report{Name: name, Status: Failed, Error: msg, Hint: fail.HintOf(err), Duration: d, Seconds: d.Seconds()}
+	return Report{Name: name, Status: Failed, Error: msg, Hint: hint, Duration: d, Seconds: d.Seconds()}
 }
