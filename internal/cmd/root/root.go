@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podid/podid/internal/cmd/apply"
 	"github.com/podid/podid/internal/cmd/associate"
 	"github.com/podid/podid/internal/cmd/disable"
 	"github.com/podid/podid/internal/cmd/enable"
@@ -54,6 +55,7 @@ Every step checks first and changes only what is missing: running it again is sa
 		verifyrole.NewCmd(f, nil),
 		associate.NewCmd(f, nil),
 		restart.NewCmd(f, nil),
+		apply.NewCmd(f, nil),
 		status.NewCmd(f, nil),
 		verify.NewCmd(f, nil),
 	)

@@ -1,0 +1,328 @@
+// Package batch runs the entries of a podid.yaml against one cluster: the
+// agent add-on step once, then every entry's verify-role → associate →
+// propagation → restart (the flow's steps, checks before changes within an
+// entry) with bounded concurrency. A failed entry does not stop the others.
+// Entries share one EKS request budget, one association listing per
+// namespace and one read of each IAM role (see shared).
+package batch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/fail"
+	"github.com/podid/podid/internal/flow"
+	"github.com/podid/podid/internal/manifest"
+	"github.com/podid/podid/internal/podidentity"
+	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/ui"
+)
+
+// Defaults.
+const (
+	DefaultConcurrency = 8
+	// DefaultEKSRate is podid's own EKS request rate (requests/s, all
+	// entries together). EKS throttles per account and API; staying under 10
+	// leaves room for other clients of the account.
+	DefaultEKSRate  = 8.0
+	DefaultEKSBurst = 4
+)
+
+// Options shape a run.
+type Options struct {
+	Concurrency  int     // entries in flight (0 = DefaultConcurrency)
+	DryRun       bool    // check everything, change nothing
+	EKSRate      float64 // EKS requests/s (0 = DefaultEKSRate)
+	EKSBurst     int     // (0 = DefaultEKSBurst)
+	AddonVersion string
+	// AgentSink shows the add-on step (nil = discard).
+	AgentSink step.Sink
+	// Log receives one line per entry step, prefixed with the entry (nil = discard).
+	Log   io.Writer
+	Color bool
+}
+
+// Entry result values (EntryReport.Result).
+const (
+	ResultChanged   = "changed"
+	ResultUnchanged = "unchanged"
+	ResultPlanned   = "planned"
+	ResultFailed    = "failed"
+	ResultSkipped   = "skipped"
+)
+
+// EntryReport is the outcome of one entry; its shape is part of the
+// `-o json` API (result.entries[]).
+type EntryReport struct {
+	Namespace      string        `json:"namespace"`
+	ServiceAccount string        `json:"serviceAccount"`
+	Role           string        `json:"role"`        // resolved role name (or as written)
+	Association    string        `json:"association"` // created, updated, exists, would create, failed, -
+	AssociationID  string        `json:"associationId,omitempty"`
+	Restart        string        `json:"restart"` // restarted N, not needed, would restart N, failed, -
+	Result         string        `json:"result"`
+	Error          string        `json:"error,omitempty"`
+	Hint           string        `json:"hint,omitempty"`
+	Seconds        float64       `json:"seconds"`
+	Steps          []step.Report `json:"steps"`
+
+	err error
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Agent   []step.Report `json:"agent"`
+	Entries []EntryReport `json:"entries"`
+}
+
+// Run runs file's entries on sess's cluster. The error is the add-on step's,
+// or a summary of the failed entries; rep is complete either way.
+func Run(ctx context.Context, sess *cmdutil.Session, file *manifest.File, o Options) (Report, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.EKSRate <= 0 {
+		o.EKSRate = DefaultEKSRate
+	}
+	if o.EKSBurst <= 0 {
+		o.EKSBurst = DefaultEKSBurst
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.AgentSink == nil {
+		o.AgentSink = &prefixSink{w: io.Discard, mu: &sync.Mutex{}}
+	}
+	shared := *sess
+	shared.AWS, _ = newShared(sess.AWS, o.EKSRate, o.EKSBurst)
+
+	rep := Report{Entries: make([]EntryReport, len(file.Entries))}
+	for i, e := range file.Entries {
+		rep.Entries[i] = EntryReport{Namespace: e.Namespace, ServiceAccount: e.ServiceAccount, Role: e.RoleLabel(),
+			Association: "-", Restart: "-", Result: ResultSkipped, Steps: []step.Report{}}
+	}
+
+	// The add-on: once for the whole run.
+	agentFlow, err := flow.New(flow.Options{AddonVersion: o.AddonVersion}, false)
+	if err != nil {
+		return rep, err
+	}
+	agentFlow.Bind(&shared)
+	rep.Agent, err = step.Runner{DryRun: o.DryRun, Sink: o.AgentSink}.Run(ctx, []step.Step{agentFlow.Agent()})
+	if err != nil {
+		for i := range rep.Entries {
+			rep.Entries[i].Error = "not run: the eks-pod-identity-agent add-on step failed"
+		}
+		return rep, err
+	}
+
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, o.Concurrency)
+	mu := &sync.Mutex{}
+	for i, e := range file.Entries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				rep.Entries[i].Error = "not run: " + ctx.Err().Error()
+				rep.Entries[i].err = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			sink := &prefixSink{w: o.Log, mu: mu, prefix: e.Key(), color: o.Color}
+			rep.Entries[i] = runEntry(ctx, &shared, e, o.DryRun, sink, rep.Entries[i])
+		}()
+	}
+	wg.Wait()
+	return rep, summarize(rep)
+}
+
+// EntryOptions are the flow options of an entry.
+func EntryOptions(e manifest.Entry) flow.Options {
+	return flow.Options{
+		Target: cmdutil.Target{Namespace: e.Namespace, ServiceAccount: e.ServiceAccount},
+		Role:   e.Role, Expect: e.Expect,
+		Update: e.Update, TargetRoleArn: e.TargetRoleArn, DisableSessionTags: e.DisableSessionTags,
+		Policy: e.Policy, Tags: e.Tags, CreateSA: e.CreateServiceAccount,
+		Workloads: e.Workloads,
+	}
+}
+
+func runEntry(ctx context.Context, sess *cmdutil.Session, e manifest.Entry, dryRun bool, sink step.Sink, r EntryReport) EntryReport {
+	start := time.Now()
+	defer func() { r.Seconds = time.Since(start).Seconds() }()
+	fl, err := flow.New(EntryOptions(e), true)
+	if err != nil {
+		r.Result, r.Error, r.Hint, r.err = ResultFailed, err.Error(), fail.HintOf(err), err
+		return r
+	}
+	fl.Bind(sess)
+	steps := []step.Step{fl.Role(), fl.Associate(), fl.Propagation(false), fl.Restart()}
+	reps, err := step.Runner{DryRun: dryRun, Sink: sink}.Run(ctx, steps)
+	r.Steps = reps
+	describe(&r, reps)
+	if err != nil {
+		r.Result, r.Error, r.Hint, r.err = ResultFailed, err.Error(), fail.HintOf(err), err
+		return r
+	}
+	r.Result = ResultUnchanged
+	for _, s := range reps {
+		switch s.Status {
+		case step.Changed:
+			r.Result = ResultChanged
+		case step.Planned:
+			if r.Result != ResultChanged {
+				r.Result = ResultPlanned
+			}
+		}
+	}
+	return r
+}
+
+// describe fills the table columns from the step reports.
+func describe(r *EntryReport, reps []step.Report) {
+	for _, s := range reps {
+		switch s.Name {
+		case "verify-role":
+			if ref, ok := s.Details["role"].(podidentity.RoleRef); ok && ref.Name != "" {
+				r.Role = ref.Name
+			}
+		case "associate":
+			action, _ := s.Details["action"].(string)
+			if a, ok := s.Details["association"].(podidentity.AssociationInfo); ok {
+				r.AssociationID = a.ID
+			}
+			if id, ok := s.Details["associationId"].(string); ok && id != "" {
+				r.AssociationID = id
+			}
+			switch s.Status {
+			case step.Changed:
+				r.Association = map[string]string{"create": "created", "update": "updated"}[action]
+				if r.Association == "" {
+					r.Association = "changed"
+				}
+			case step.Unchanged:
+				r.Association = "exists"
+			case step.Planned:
+				r.Association = "would " + action
+				if action == "" {
+					r.Association = "would change"
+				}
+			case step.Failed:
+				r.Association = "failed"
+			}
+		case "restart":
+			switch s.Status {
+			case step.Changed:
+				r.Restart = fmt.Sprintf("restarted %d", countPrefix(s.Changes, "restarted "))
+				if r.Restart == "restarted 0" {
+					r.Restart = "rolled out"
+				}
+			case step.Unchanged:
+				r.Restart = "not needed"
+				if n := countPrefix(s.Changes, "restarted "); n > 0 {
+					r.Restart = fmt.Sprintf("restarted %d", n)
+				}
+			case step.Planned:
+				r.Restart = fmt.Sprintf("would restart %d", countPrefix(s.Changes, "restart "))
+			case step.Failed:
+				r.Restart = "failed"
+			}
+		}
+	}
+}
+
+func countPrefix(lines []string, prefix string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// summarize turns failed entries into one error (exit code of the first).
+func summarize(rep Report) error {
+	var failed []string
+	var first error
+	for _, e := range rep.Entries {
+		if e.err == nil {
+			continue
+		}
+		if first == nil {
+			first = e.err
+		}
+		failed = append(failed, fmt.Sprintf("%s/%s: %s", e.Namespace, e.ServiceAccount, e.Error))
+	}
+	if first == nil {
+		return nil
+	}
+	kind := fail.KindOf(first)
+	return fail.New(kind, "fix the failed entries (their hints are in the step lines above) and run podid apply again; entries that succeeded stay as they are and will report unchanged",
+		"%d of %d entries failed:\n  %s", len(failed), len(rep.Entries), strings.Join(failed, "\n  "))
+}
+
+// prefixSink prints each entry's step lines, prefixed with the entry,
+// one line at a time (entries run concurrently).
+type prefixSink struct {
+	w      io.Writer
+	mu     *sync.Mutex
+	prefix string
+	color  bool
+}
+
+func (s *prefixSink) Start(name string) step.Line { return &prefixLine{s: s, name: name} }
+
+type prefixLine struct {
+	s       *prefixSink
+	name    string
+	waiting string
+}
+
+func (l *prefixLine) Waiting(what string) {
+	if what == l.waiting {
+		return
+	}
+	l.waiting = what
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	fmt.Fprintf(l.s.w, "%s • %-14s %s\n", l.s.prefix, l.name, what)
+}
+
+func (l *prefixLine) Done(r step.Report) {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	fmt.Fprintf(l.s.w, "%s %s\n", l.s.prefix, ui.FormatReport(r, l.s.color))
+	for _, c := range r.Changes {
+		fmt.Fprintf(l.s.w, "%s     %s\n", l.s.prefix, strings.ReplaceAll(c, "\n", "\n"+l.s.prefix+"     "))
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(l.s.w, "%s     ! %s\n", l.s.prefix, w)
+	}
+	if r.Status == step.Failed && r.Hint != "" {
+		fmt.Fprintf(l.s.w, "%s     hint: %s\n", l.s.prefix, r.Hint)
+	}
+}
+
+// WriteTable prints the summary table (stdout of `podid apply`).
+func WriteTable(w io.Writer, rep Report) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tSERVICE ACCOUNT\tROLE\tASSOCIATION\tRESTART\tRESULT\tSECONDS")
+	for _, e := range rep.Entries {
+		assoc := e.Association
+		if e.AssociationID != "" && assoc != "-" && assoc != "failed" {
+			assoc += " " + e.AssociationID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\n", e.Namespace, e.ServiceAccount, e.Role, assoc, e.Restart, e.Result, e.Seconds)
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,174 @@
+// Package apply implements `podid apply -f podid.yaml`: Pod Identity for
+// many (namespace, service account) entries in one run.
+package apply
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podid/podid/internal/batch"
+	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/fail"
+	"github.com/podid/podid/internal/flow"
+	"github.com/podid/podid/internal/manifest"
+	"github.com/podid/podid/internal/step"
+)
+
+// Options are apply's inputs.
+type Options struct {
+	F            *cmdutil.Factory
+	File         string
+	Concurrency  int
+	DryRun       bool
+	AddonVersion string
+	EKSRate      float64
+}
+
+// NewCmd returns the apply command; runF replaces the run in tests.
+func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
+	opts := &Options{F: f}
+	cmd := &cobra.Command{
+		Use:   "apply -f podid.yaml",
+		Short: "Turn on Pod Identity for every entry of a podid.yaml",
+		Long: `Turn on EKS Pod Identity for every (namespace, service account) listed in a podid.yaml:
+the eks-pod-identity-agent add-on once, then for each entry verify-role, associate,
+propagation and restart, exactly as podid enable does, several entries at a time.
+
+The whole file is validated first: any problem (unknown key, wrong type, invalid name or ARN,
+duplicate entry, --policy without disableSessionTags) is reported with file:line:col and
+nothing is called. Each entry checks before it changes; a failed entry does not stop the others.
+A second run reports every entry unchanged.
+
+File format (apiVersion podid/v1, kind PodIdentity):
+
+  apiVersion: podid/v1
+  kind: PodIdentity
+  cluster: eks-workshop            # optional
+  defaults:                        # optional: roleRule, update, createServiceAccount,
+    roleRule: discover             #   disableSessionTags, policy, tags, expect, targetRoleArn
+  entries:
+    - namespace: carts
+      serviceAccount: carts
+      role: eks-workshop-carts-dynamo      # or roleRule: discover
+      workloads: [deployment/carts]        # optional
+      expect: [dynamodb:Query]             # optional`,
+		Example: `  podid apply -f podid.yaml
+  podid apply -f podid.yaml --dry-run
+  podid apply -f podid.yaml -o json --concurrency 4`,
+		Args: flow.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.File == "" {
+				return fail.Usagef("pass -f podid.yaml (see podid apply --help for the format)", "no file given")
+			}
+			if opts.Concurrency < 1 || opts.Concurrency > 64 {
+				return fail.Usagef("pass --concurrency between 1 and 64", "invalid --concurrency %d", opts.Concurrency)
+			}
+			if opts.EKSRate <= 0 || opts.EKSRate > 1000 {
+				return fail.Usagef("pass --eks-rate between 0.1 and 1000 requests per second", "invalid --eks-rate %g", opts.EKSRate)
+			}
+			if runF != nil {
+				return runF(cmd, opts)
+			}
+			return run(cmd, opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&opts.File, "filename", "f", "", "the podid.yaml to apply (- reads stdin)")
+	fs.IntVar(&opts.Concurrency, "concurrency", batch.DefaultConcurrency, "entries processed at the same time")
+	fs.Float64Var(&opts.EKSRate, "eks-rate", batch.DefaultEKSRate, "EKS requests per second podid allows itself (all entries together)")
+	fs.StringVar(&opts.AddonVersion, "addon-version", "", "pin the eks-pod-identity-agent add-on version (default: the default version for the cluster's Kubernetes version)")
+	flow.AddDryRun(cmd, &opts.DryRun)
+	return cmd
+}
+
+// Result is the `-o json` document's result.
+type Result struct {
+	File    string              `json:"file"`
+	Entries []batch.EntryReport `json:"entries"`
+}
+
+func run(cmd *cobra.Command, opts *Options) error {
+	f := opts.F
+	out := cmdutil.Outcome{Command: "apply", DryRun: opts.DryRun, Start: time.Now()}
+	file, err := load(f, opts.File)
+	if err != nil {
+		out.Err = err
+		return f.Finish(out)
+	}
+	out.Result = Result{File: opts.File, Entries: []batch.EntryReport{}}
+	if file.Cluster != "" {
+		switch {
+		case f.Globals.Cluster == "":
+			f.Globals.Cluster = file.Cluster
+		case f.Globals.Cluster != file.Cluster:
+			out.Err = fail.Usagef("drop --cluster, or change cluster: in the file", "--cluster %s differs from cluster: %s in %s", f.Globals.Cluster, file.Cluster, opts.File)
+			return f.Finish(out)
+		}
+	}
+	if err := f.Globals.Validate(true); err != nil {
+		out.Err = err
+		return f.Finish(out)
+	}
+	ctx, cancel := f.WithTimeout(cmd.Context())
+	defer cancel()
+	sess, first, err := f.Connect(ctx, true)
+	if err != nil {
+		out.Steps, out.Err = []step.Report{first}, err
+		return f.Finish(out)
+	}
+	rep, err := batch.Run(ctx, sess, file, batch.Options{
+		Concurrency: opts.Concurrency, DryRun: opts.DryRun, EKSRate: opts.EKSRate, AddonVersion: opts.AddonVersion,
+		AgentSink: f.Status(), Log: f.IO.ErrOut, Color: f.IO.ColorEnabled(),
+	})
+	out.Steps = append([]step.Report{first}, rep.Agent...)
+	out.Result = Result{File: opts.File, Entries: rep.Entries}
+	out.Err = err
+	out.Text = func(w io.Writer) {
+		if len(rep.Agent) > 0 && rep.Agent[0].Status != step.Failed {
+			batch.WriteTable(w, rep)
+			summaryLine(w, opts.DryRun, rep)
+		}
+	}
+	return f.Finish(out)
+}
+
+// load reads and validates the file; any problem is a usage error (exit 2).
+func load(f *cmdutil.Factory, path string) (*manifest.File, error) {
+	var (
+		data []byte
+		err  error
+	)
+	if path == "-" {
+		data, err = io.ReadAll(f.IO.In)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fail.Usagef("check the path given to -f", "read %s: %w", path, err)
+	}
+	file, err := manifest.Parse(path, data)
+	var me *manifest.Error
+	if errors.As(err, &me) {
+		return nil, fail.Usagef("fix the problems listed (file:line:col) and run again; nothing was called or changed", "%w", err)
+	}
+	return file, err
+}
+
+func summaryLine(w io.Writer, dryRun bool, rep batch.Report) {
+	n := map[string]int{}
+	for _, e := range rep.Entries {
+		n[e.Result]++
+	}
+	total := len(rep.Entries)
+	switch {
+	case dryRun:
+		fmt.Fprintf(w, "dry run: %d of %d entries would change, %d unchanged, %d failed; nothing was changed\n", n[batch.ResultPlanned], total, n[batch.ResultUnchanged], n[batch.ResultFailed])
+	default:
+		fmt.Fprintf(w, "%d entries: %d changed, %d unchanged, %d failed\n", total, n[batch.ResultChanged], n[batch.ResultUnchanged], n[batch.ResultFailed]+n[batch.ResultSkipped])
+	}
+}
