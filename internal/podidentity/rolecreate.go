@@ -147,7 +147,11 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 		return step.Plan{}, fmt.Errorf("trust policy of role %s: %w", o.Name, err)
 	}
 	if !SameJSON(cur, s.want) {
-		details["trustDiff"] = trust.Diff(prettyJSON(cur), prettyJSON(s.want))
+		curPretty := prettyJSON(cur)
+		if doc, perr := trust.Parse(cur); perr == nil {
+			curPretty = doc.String()
+		}
+		details["trustDiff"] = strings.Replace(trust.Diff(curPretty, s.want), "+++ fixed", "+++ wanted", 1)
 		return step.Plan{Details: details, Warnings: warnings}, fail.Verifyf(
 			fmt.Sprintf("to add the Pod Identity trust to the existing role and keep its other statements: podid verify-role --cluster %s --ns %s --sa %s --role %s --fix; or pick another --name",
 				o.Cluster.Name, o.Namespace, o.ServiceAccount, o.Name),

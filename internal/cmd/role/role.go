@@ -27,13 +27,20 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "role",
 		Short: "Manage IAM roles for Pod Identity",
-		Args:  flow.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return fail.Usagef("run podid role create --help", "podid role needs a subcommand: create")
 		},
 	}
 	cmd.AddCommand(NewCreateCmd(f, nil))
 	return cmd
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fail.Usagef("run "+cmd.CommandPath()+" --help; names go in flags such as --ns, --sa and --name", "unexpected argument %q", args[0])
+	}
+	return nil
 }
 
 // CreateOptions are role create's inputs.
@@ -123,7 +130,7 @@ func (o *CreateOptions) Complete() error {
 	}
 	tags, err := flow.ParseTags(o.TagArgs)
 	if err != nil {
-		return err
+		return fail.WithHint(err, "use --tag KEY=VALUE, e.g. --tag team=carts (repeatable; keys up to 128 characters, values up to 256, no aws: prefix)")
 	}
 	o.tags = tags
 	return nil
@@ -176,7 +183,7 @@ refused with the difference. The role ARN is printed on stdout, ready for podid 
     --policy-arn arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess
   podid role create --ns carts --sa carts --name carts-dynamo --inline-policy carts-dynamo.json --tag team=carts
   podid enable --ns carts --sa carts --role "$(podid role create --ns carts --sa carts)"`,
-		Args: flow.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.Complete(); err != nil {
 				return err
