@@ -11,6 +11,7 @@ import (
 	"github.com/podid/podid/internal/cmd/disable"
 	"github.com/podid/podid/internal/cmd/enable"
 	"github.com/podid/podid/internal/cmd/installagent"
+	"github.com/podid/podid/internal/cmd/migrate"
 	"github.com/podid/podid/internal/cmd/restart"
 	"github.com/podid/podid/internal/cmd/role"
 	"github.com/podid/podid/internal/cmd/status"
@@ -59,7 +60,7 @@ Every step checks first and changes only what is missing: running it again is sa
 		status.NewCmd(f, nil),
 		verify.NewCmd(f, nil),
 	)
-	cmd.AddCommand(disable.NewCmd(f, nil), role.NewCmd(f))
+	cmd.AddCommand(disable.NewCmd(f, nil), migrate.NewCmd(f, nil), role.NewCmd(f))
 	cmd.SetHelpCommand(&cobra.Command{Hidden: true})
 	cmd.CompletionOptions.HiddenDefaultCmd = true
 	return cmd
