@@ -10,17 +10,11 @@ import (
 )
 
 // Options are associate's inputs.
-type Options struct {
-	F      *cmdutil.Factory
-	Flow   flow.Options
-	Tags   []string
-	DryRun bool
-}
+type Options = flow.CmdOptions
 
 // NewCmd returns the associate command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	opts := &Options{F: f}
-	cmd := &cobra.Command{
+	return flow.NewCommand(f, flow.Spec{
 		Use:   "associate --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT [--role ROLE]",
 		Short: "Create the pod identity association, or reuse the one already there",
 		Long: `Create the pod identity association for a namespace and service account, or reuse the existing one.
@@ -32,31 +26,14 @@ concurrent creator's association is accepted when it matches. The service accoun
 		Example: `  podid associate --cluster eks-workshop --ns carts --sa carts --role eks-workshop-carts-dynamo
   podid associate --ns carts --sa carts --role other-role --update
   podid associate --ns carts --sa carts --role r --disable-session-tags --policy "$(cat session-policy.json)"`,
-		Args: flow.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			tags, err := flow.ParseTags(opts.Tags)
-			if err != nil {
-				return err
-			}
-			opts.Flow.Tags = tags
-			if runF != nil {
-				return runF(cmd, opts)
-			}
-			return run(cmd, opts)
+		NeedKube: true,
+		NoTarget: false,
+		Flags: func(cmd *cobra.Command, o *Options) {
+			cmd.Flags().StringVar(&o.Flow.Role, "role", "", "IAM role name or ARN (default: the existing association's role, else the one Pod Identity role named <cluster>-<sa>*)")
+			flow.AddAssociateFlags(cmd, &o.Flow, &o.Tags)
 		},
-	}
-	cmdutil.AddTargetFlags(cmd, &opts.Flow.Target)
-	cmd.Flags().StringVar(&opts.Flow.Role, "role", "", "IAM role name or ARN (default: the existing association's role, else the one Pod Identity role named <cluster>-<sa>*)")
-	flow.AddAssociateFlags(cmd, &opts.Flow, &opts.Tags)
-	flow.AddDryRun(cmd, &opts.DryRun)
-	return cmd
-}
-
-func run(cmd *cobra.Command, opts *Options) error {
-	return flow.Run(cmd.Context(), opts.F, flow.Command{
-		Name: "associate", Opts: opts.Flow, DryRun: opts.DryRun, NeedKube: true, NoTarget: false,
 		Steps: func(fl *flow.Flow) []step.Step {
 			return []step.Step{fl.Associate()}
 		},
-	})
+	}, runF)
 }

@@ -11,17 +11,11 @@ import (
 )
 
 // Options are enable's inputs.
-type Options struct {
-	F      *cmdutil.Factory
-	Flow   flow.Options
-	Tags   []string
-	DryRun bool
-}
+type Options = flow.CmdOptions
 
 // NewCmd returns the enable command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	opts := &Options{F: f}
-	cmd := &cobra.Command{
+	return flow.NewCommand(f, flow.Spec{
 		Use:   "enable --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT",
 		Short: "Turn on Pod Identity for a service account's workloads, end to end",
 		Long: `Turn on EKS Pod Identity for the workloads that run under a service account:
@@ -37,33 +31,16 @@ All checks run before any change: a problem found by any of them stops the run w
 A second run reports every step unchanged and restarts nothing.`,
 		Example: `  podid enable --cluster eks-workshop --ns carts --sa carts
   podid enable --ns carts --sa carts --role eks-workshop-carts-dynamo --expect dynamodb:Query --dry-run`,
-		Args: flow.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			tags, err := flow.ParseTags(opts.Tags)
-			if err != nil {
-				return err
-			}
-			opts.Flow.Tags = tags
-			if runF != nil {
-				return runF(cmd, opts)
-			}
-			return run(cmd, opts)
+		NeedKube: true,
+		NoTarget: false,
+		Flags: func(cmd *cobra.Command, o *Options) {
+			flow.AddAgentFlags(cmd, &o.Flow)
+			flow.AddRoleFlags(cmd, &o.Flow)
+			flow.AddAssociateFlags(cmd, &o.Flow, &o.Tags)
+			flow.AddRestartFlags(cmd, &o.Flow)
 		},
-	}
-	cmdutil.AddTargetFlags(cmd, &opts.Flow.Target)
-	flow.AddAgentFlags(cmd, &opts.Flow)
-	flow.AddRoleFlags(cmd, &opts.Flow)
-	flow.AddAssociateFlags(cmd, &opts.Flow, &opts.Tags)
-	flow.AddRestartFlags(cmd, &opts.Flow)
-	flow.AddDryRun(cmd, &opts.DryRun)
-	return cmd
-}
-
-func run(cmd *cobra.Command, opts *Options) error {
-	return flow.Run(cmd.Context(), opts.F, flow.Command{
-		Name: "enable", Opts: opts.Flow, DryRun: opts.DryRun, NeedKube: true,
 		Steps: func(fl *flow.Flow) []step.Step {
 			return []step.Step{fl.Agent(), fl.Role(), fl.Associate(), fl.Propagation(false), fl.Restart()}
 		},
-	})
+	}, runF)
 }

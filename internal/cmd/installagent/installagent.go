@@ -10,17 +10,11 @@ import (
 )
 
 // Options are install-agent's inputs.
-type Options struct {
-	F      *cmdutil.Factory
-	Flow   flow.Options
-	Tags   []string
-	DryRun bool
-}
+type Options = flow.CmdOptions
 
 // NewCmd returns the install-agent command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	opts := &Options{F: f}
-	cmd := &cobra.Command{
+	return flow.NewCommand(f, flow.Spec{
 		Use:   "install-agent --cluster NAME",
 		Short: "Install the eks-pod-identity-agent add-on and wait until it runs on every eligible node",
 		Long: `Install the eks-pod-identity-agent add-on if it is missing (default version for the cluster's
@@ -30,29 +24,13 @@ DaemonSet is rolled out and ready on every eligible node: Linux, amd64 or arm64,
 Auto nodes. Nodes without a ready agent pod are named.`,
 		Example: `  podid install-agent --cluster eks-workshop
   podid install-agent --cluster eks-workshop --addon-version v1.3.10-eksbuild.1 --dry-run`,
-		Args: flow.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			tags, err := flow.ParseTags(opts.Tags)
-			if err != nil {
-				return err
-			}
-			opts.Flow.Tags = tags
-			if runF != nil {
-				return runF(cmd, opts)
-			}
-			return run(cmd, opts)
+		NeedKube: true,
+		NoTarget: true,
+		Flags: func(cmd *cobra.Command, o *Options) {
+			flow.AddAgentFlags(cmd, &o.Flow)
 		},
-	}
-	flow.AddAgentFlags(cmd, &opts.Flow)
-	flow.AddDryRun(cmd, &opts.DryRun)
-	return cmd
-}
-
-func run(cmd *cobra.Command, opts *Options) error {
-	return flow.Run(cmd.Context(), opts.F, flow.Command{
-		Name: "install-agent", Opts: opts.Flow, DryRun: opts.DryRun, NeedKube: true, NoTarget: true,
 		Steps: func(fl *flow.Flow) []step.Step {
 			return []step.Step{fl.Agent()}
 		},
-	})
+	}, runF)
 }

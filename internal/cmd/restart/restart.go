@@ -10,17 +10,11 @@ import (
 )
 
 // Options are restart's inputs.
-type Options struct {
-	F      *cmdutil.Factory
-	Flow   flow.Options
-	Tags   []string
-	DryRun bool
-}
+type Options = flow.CmdOptions
 
 // NewCmd returns the restart command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	opts := &Options{F: f}
-	cmd := &cobra.Command{
+	return flow.NewCommand(f, flow.Spec{
 		Use:   "restart --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT",
 		Short: "Restart the workloads of a service account and prove their new pods have credentials",
 		Long: `Restart the Deployments, StatefulSets and DaemonSets whose pods run under the service account, the way
@@ -33,30 +27,13 @@ retried until the association has propagated), so the restart is never too early
 all have the injection already are skipped (--force restarts anyway); a paused Deployment is refused.`,
 		Example: `  podid restart --cluster eks-workshop --ns carts --sa carts
   podid restart --ns carts --sa carts --workload deployment/carts --force`,
-		Args: flow.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			tags, err := flow.ParseTags(opts.Tags)
-			if err != nil {
-				return err
-			}
-			opts.Flow.Tags = tags
-			if runF != nil {
-				return runF(cmd, opts)
-			}
-			return run(cmd, opts)
+		NeedKube: true,
+		NoTarget: false,
+		Flags: func(cmd *cobra.Command, o *Options) {
+			flow.AddRestartFlags(cmd, &o.Flow)
 		},
-	}
-	cmdutil.AddTargetFlags(cmd, &opts.Flow.Target)
-	flow.AddRestartFlags(cmd, &opts.Flow)
-	flow.AddDryRun(cmd, &opts.DryRun)
-	return cmd
-}
-
-func run(cmd *cobra.Command, opts *Options) error {
-	return flow.Run(cmd.Context(), opts.F, flow.Command{
-		Name: "restart", Opts: opts.Flow, DryRun: opts.DryRun, NeedKube: true, NoTarget: false,
 		Steps: func(fl *flow.Flow) []step.Step {
 			return []step.Step{fl.Propagation(true), fl.Restart()}
 		},
-	})
+	}, runF)
 }

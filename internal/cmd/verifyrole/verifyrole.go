@@ -10,17 +10,11 @@ import (
 )
 
 // Options are verify-role's inputs.
-type Options struct {
-	F      *cmdutil.Factory
-	Flow   flow.Options
-	Tags   []string
-	DryRun bool
-}
+type Options = flow.CmdOptions
 
 // NewCmd returns the verify-role command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	opts := &Options{F: f}
-	cmd := &cobra.Command{
+	return flow.NewCommand(f, flow.Spec{
 		Use:   "verify-role --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT [--role ROLE]",
 		Short: "Check the IAM role's trust policy and permissions for Pod Identity",
 		Long: `Check the IAM role a service account will use:
@@ -39,31 +33,14 @@ every other statement and shows the diff; nothing is changed without it.`,
   podid verify-role --ns carts --sa carts --role eks-workshop-carts-dynamo \
       --expect dynamodb:Query=arn:aws:dynamodb:us-west-2:1234567890:table/eks-workshop-carts
   podid verify-role --ns carts --sa carts --role my-role --fix`,
-		Args: flow.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			tags, err := flow.ParseTags(opts.Tags)
-			if err != nil {
-				return err
-			}
-			opts.Flow.Tags = tags
-			if runF != nil {
-				return runF(cmd, opts)
-			}
-			return run(cmd, opts)
+		NeedKube: false,
+		NoTarget: false,
+		Flags: func(cmd *cobra.Command, o *Options) {
+			flow.AddRoleFlags(cmd, &o.Flow)
 		},
-	}
-	cmdutil.AddTargetFlags(cmd, &opts.Flow.Target)
-	flow.AddRoleFlags(cmd, &opts.Flow)
-	flow.AddDryRun(cmd, &opts.DryRun)
-	return cmd
-}
-
-func run(cmd *cobra.Command, opts *Options) error {
-	return flow.Run(cmd.Context(), opts.F, flow.Command{
-		Name: "verify-role", Opts: opts.Flow, DryRun: opts.DryRun, NeedKube: false, NoTarget: false,
 		Steps: func(fl *flow.Flow) []step.Step {
 			return []step.Step{fl.Role()}
 		},
 		Text: printReport,
-	})
+	}, runF)
 }
