@@ -1,7 +1,9 @@
 package lifecycle
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/podid/podid/internal/lab/labtest"
 	"github.com/podid/podid/internal/workload"
@@ -108,5 +110,44 @@ func TestDisableWithoutAssociationIsUnchanged(t *testing.T) {
 	}
 	if w.auditLen() != 0 || w.generation(t) != gen {
 		t.Errorf("disable without association changed something: %+v", w.fake.Audit())
+	}
+}
+
+// The wait for the webhook to stop injecting is bounded by --timeout (exit
+// 4, naming what the last probe still had); a rerun finishes the job.
+func TestDisableTimeoutThenRerunFinishes(t *testing.T) {
+	t.Parallel()
+	env := labtest.Get(t)
+	opts := fastOpts()
+	opts.PropagationDelay = 4 * time.Second
+	w := &world{env: env, fake: env.NewFake(t, opts)}
+	w.app = env.Namespace(t, "life", labtest.ServiceAccount("carts"), labtest.Replicas(1))
+	if r := w.podid(t, append([]string{"enable"}, w.target()...)...); r.Code != 0 {
+		t.Fatalf("enable: exit %d\n%s", r.Code, r.Stderr)
+	}
+	gen := w.generation(t)
+	r := w.podid(t, append([]string{"disable", "--timeout", "1500ms", "-o", "json"}, w.target()...)...)
+	if r.Code != 4 {
+		t.Fatalf("exit %d, want 4\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	d := r.doc(t)
+	if st := steps(d["steps"]); st["disassociate"] != "changed" || st["propagation"] != "failed" || st["restart"] != "skipped" {
+		t.Errorf("steps: %v", st)
+	}
+	mustContain(t, "error", fmt.Sprint(d["error"]), "stop injecting", "still had", "label eks.amazonaws.com/pod-identity")
+	if w.generation(t) != gen {
+		t.Error("restarted although the webhook still injected")
+	}
+	r = w.podid(t, append([]string{"disable", "-o", "json"}, w.target()...)...)
+	if r.Code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if st := steps(r.doc(t)["steps"]); st["disassociate"] != "unchanged" || st["restart"] != "changed" {
+		t.Errorf("rerun steps: %v", st)
+	}
+	for _, p := range w.pods(t) {
+		if parts := workload.InjectionParts(p); len(parts) > 0 {
+			t.Errorf("pod %s still has %v", p.Pod, parts)
+		}
 	}
 }
