@@ -9,6 +9,7 @@ import (
 
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/workload"
 )
 
 // Command describes one podid command built from flow steps.
@@ -73,6 +74,7 @@ func result(reps []step.Report) map[string]any {
 // Summary is the default stdout text: one line saying what holds now.
 func Summary(w io.Writer, c Command, reps []step.Report, ok bool) {
 	if !ok {
+		printPods(w, reps)
 		return
 	}
 	var changed, planned []string
@@ -85,6 +87,7 @@ func Summary(w io.Writer, c Command, reps []step.Report, ok bool) {
 		}
 	}
 	subject := fmt.Sprintf("%s/%s", c.Opts.Namespace, c.Opts.ServiceAccount)
+	defer printPods(w, reps)
 	switch {
 	case c.DryRun && len(planned) > 0:
 		fmt.Fprintf(w, "dry run: %s would change %s; nothing was changed\n", c.Name, strings.Join(planned, ", "))
@@ -94,5 +97,25 @@ func Summary(w io.Writer, c Command, reps []step.Report, ok bool) {
 		fmt.Fprintf(w, "%s: everything was already in place for %s; nothing changed\n", c.Name, subject)
 	default:
 		fmt.Fprintf(w, "%s: done for %s (changed: %s)\n", c.Name, subject, strings.Join(changed, ", "))
+	}
+}
+
+// printPods lists, per pod, what the restart step proved.
+func printPods(w io.Writer, reps []step.Report) {
+	for _, r := range reps {
+		pods, ok := r.Details["pods"].([]workload.PodReport)
+		if r.Name != "restart" || !ok || r.Status == step.Planned {
+			continue
+		}
+		for _, p := range pods {
+			if p.Injected {
+				fmt.Fprintf(w, "  ✓ pod %s (%s, node %s): AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, token volume\n", p.Pod, p.Workload, p.Node)
+			} else {
+				fmt.Fprintf(w, "  ✗ pod %s (%s, node %s): lacks %s\n", p.Pod, p.Workload, p.Node, strings.Join(p.Missing, ", "))
+			}
+			for _, warn := range p.Warnings {
+				fmt.Fprintf(w, "    ! %s\n", warn)
+			}
+		}
 	}
 }
