@@ -45,7 +45,11 @@ func ServiceAccount(s string) error {
 }
 
 var (
-	accountRE  = regexp.MustCompile(`^[0-9]{12}$`)
+	// AWS account IDs are 12 digits. The EKS workshop's own transcripts (and
+	// so the lab) use the 10-digit 1234567890, so 10 and 11 digits pass too:
+	// rejecting the workshop's ARNs would only get in a learner's way, and
+	// IAM itself answers a wrong account with NoSuchEntity.
+	accountRE  = regexp.MustCompile(`^[0-9]{10,12}$`)
 	iamNameRE  = regexp.MustCompile(`^[\w+=,.@-]+$`)
 	iamPathRE  = regexp.MustCompile(`^/([\x21-\x7e]*/)?$`)
 	regionRE   = regexp.MustCompile(`^[a-z]{2}(-(gov|iso|isob|isoe|isof|eusc))?-[a-z]+-[0-9]{1,2}$`)
@@ -83,7 +87,7 @@ func RoleArn(s string) (RoleARN, error) {
 		return fail("the service must be iam and the region empty (arn:aws:iam::…)")
 	}
 	if !accountRE.MatchString(parts[4]) {
-		return fail("the account must be 12 digits")
+		return fail("the account must be 12 digits (the EKS workshop's 10-digit 1234567890 is accepted too)")
 	}
 	res, ok := strings.CutPrefix(parts[5], "role/")
 	if !ok {
