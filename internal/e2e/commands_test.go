@@ -130,6 +130,11 @@ func TestVerifyRoleDiscovery(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
 	}
 	mustContain(t, "stderr", r.Stderr, "eks-workshop-carts-dynamo")
+	// The workshop's ARN, with its 10-digit account, works as --role.
+	r = w.podid(t, "verify-role", "--ns", "carts", "--sa", "carts", "--role", "arn:aws:iam::1234567890:role/eks-workshop-carts-dynamo")
+	if r.Code != 0 {
+		t.Fatalf("--role ARN: exit %d\n%s", r.Code, r.Stderr)
+	}
 	r = w.podid(t, "verify-role", "--ns", "carts", "--sa", "nobody")
 	if r.Code != 2 {
 		t.Fatalf("exit %d, want 2\n%s", r.Code, r.Stderr)
