@@ -93,7 +93,7 @@ func (l *line) Waiting(what string) {
 		l.redraw()
 		return
 	}
-	fmt.Fprintf(l.s.w, "• %-14s %s (%s)\n", l.name, what, round(l.s.now().Sub(l.start)))
+	fmt.Fprintf(l.s.w, "• %-14s waiting: %s (%s)\n", l.name, what, round(l.s.now().Sub(l.start)))
 }
 
 // Done prints the step's final line.

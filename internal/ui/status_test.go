@@ -23,7 +23,7 @@ func TestPlainLines(t *testing.T) {
 	if strings.Count(got, "add-on CREATING") != 1 {
 		t.Errorf("a repeated waiting message was printed again:\n%s", got)
 	}
-	for _, want := range []string{"• install-agent  DaemonSet 2/3 ready", "✓ install-agent  changed   ACTIVE (1.5s)", "    - created add-on"} {
+	for _, want := range []string{"• install-agent  waiting: DaemonSet 2/3 ready", "✓ install-agent  changed   ACTIVE (1.5s)", "    - created add-on"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)
 		}
