@@ -14,6 +14,7 @@ import (
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/podidentity"
 	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/validate"
 	"github.com/podid/podid/internal/workload"
 )
 
@@ -64,6 +65,11 @@ func New(opts Options, needTarget bool) (*Flow, error) {
 		}
 	}
 	f := &Flow{opts: opts}
+	if opts.TargetRoleArn != "" {
+		if _, err := validate.RoleArn(opts.TargetRoleArn); err != nil {
+			return nil, fail.Usagef("pass the ARN of the role to chain to, e.g. --target-role-arn arn:aws:iam::111122223333:role/carts-dynamo", "invalid --target-role-arn: %v", err)
+		}
+	}
 	for _, e := range opts.Expect {
 		x, err := podidentity.ParseExpect(e)
 		if err != nil {

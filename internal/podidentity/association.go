@@ -396,7 +396,7 @@ func (s *Association) explainWrite(err error, op string) error {
 			return fail.Errorf(fmt.Sprintf("run podid verify-role --role %s --fix", s.opts.RoleArn),
 				"%s for %s: EKS rejects the trust policy of role %s: it must let pods.eks.amazonaws.com call sts:AssumeRole and sts:TagSession", op, s.subject(), s.opts.RoleArn)
 		}
-		return fail.Errorf("check --role, --target-role, --policy and --disable-session-tags", "%s for %s: %s", op, s.subject(), msg)
+		return fail.Errorf("check --role, --target-role-arn, --policy and --disable-session-tags", "%s for %s: %s", op, s.subject(), msg)
 	}
 	return awsapi.Explain(err, op, "for "+s.subject())
 }

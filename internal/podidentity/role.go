@@ -332,9 +332,9 @@ func (s *VerifyRole) checkAccount() error {
 	if err != nil || s.opts.Cluster.Account == "" || arn.Account == s.opts.Cluster.Account {
 		return nil
 	}
-	hint := fmt.Sprintf("use a role in account %s as --role and pass %s as --target-role (role chaining)", s.opts.Cluster.Account, s.opts.Role.Arn)
+	hint := fmt.Sprintf("use a role in account %s as --role and pass %s as --target-role-arn (role chaining)", s.opts.Cluster.Account, s.opts.Role.Arn)
 	if s.opts.TargetRoleArn != "" {
-		hint = fmt.Sprintf("--role must be in the cluster's account %s; only --target-role may be in another account", s.opts.Cluster.Account)
+		hint = fmt.Sprintf("--role must be in the cluster's account %s; only --target-role-arn may be in another account", s.opts.Cluster.Account)
 	}
 	return fail.Verifyf(hint, "role %s is in account %s, but cluster %s is in account %s: EKS can only pass a role of the cluster's account",
 		s.opts.Role.Arn, arn.Account, s.opts.Cluster.Name, s.opts.Cluster.Account)
