@@ -15,13 +15,13 @@ import (
 func TestEnableEndToEndThenUnchanged(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"))
-	gen0 := w.generation(t)
+	gen0 := w.Generation(t)
 
-	r := w.podid(t, append([]string{"enable", "-o", "json"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"enable", "-o", "json"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("enable: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Doc(t)
 	want := map[string]step.Status{"cluster": step.Unchanged, "install-agent": "", "verify-role": step.Unchanged,
 		"associate": step.Changed, "propagation": step.Changed, "restart": step.Changed}
 	for _, s := range d.Steps {
@@ -33,31 +33,31 @@ func TestEnableEndToEndThenUnchanged(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("steps missing from the report: %v", want)
 	}
-	if as := w.associations(w.app.Namespace); len(as) != 1 || as[0].ServiceAccount != "carts" {
+	if as := w.Associations(w.App.Namespace); len(as) != 1 || as[0].ServiceAccount != "carts" {
 		t.Fatalf("associations after enable: %+v", as)
 	}
-	if inj, total := w.injectedPods(t); total == 0 || inj != total {
+	if inj, total := w.InjectedPods(t); total == 0 || inj != total {
 		t.Fatalf("after enable %d of %d current pods are injected", inj, total)
 	}
-	gen1 := w.generation(t)
+	gen1 := w.Generation(t)
 	if gen1 == gen0 {
 		t.Fatalf("deployment was not restarted (generation %d)", gen1)
 	}
 
-	audit := w.auditLen()
-	r = w.podid(t, append([]string{"enable", "-o", "json"}, w.target()...)...)
+	audit := w.AuditLen()
+	r = w.Podid(t, append([]string{"enable", "-o", "json"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("second enable: exit %d\n%s", r.Code, r.Stderr)
 	}
-	for _, s := range r.doc(t).Steps {
+	for _, s := range r.Doc(t).Steps {
 		if s.Status != step.Unchanged {
 			t.Errorf("second run: step %s is %s, want unchanged", s.Name, s.Status)
 		}
 	}
-	if got := w.auditLen(); got != audit {
-		t.Errorf("second run changed AWS: audit %d → %d: %+v", audit, got, w.fake.Audit()[audit:])
+	if got := w.AuditLen(); got != audit {
+		t.Errorf("second run changed AWS: audit %d → %d: %+v", audit, got, w.Fake.Audit()[audit:])
 	}
-	if g := w.generation(t); g != gen1 {
+	if g := w.Generation(t); g != gen1 {
 		t.Errorf("second run restarted the deployment (generation %d → %d)", gen1, g)
 	}
 }
@@ -66,17 +66,17 @@ func TestEnableEndToEndThenUnchanged(t *testing.T) {
 func TestEnableDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"))
-	gen := w.generation(t)
-	r := w.podid(t, append([]string{"enable", "--dry-run"}, w.target()...)...)
+	gen := w.Generation(t)
+	r := w.Podid(t, append([]string{"enable", "--dry-run"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("enable --dry-run: exit %d\n%s", r.Code, r.Stderr)
 	}
 	mustContain(t, "stderr", r.Stderr, "would change", "create pod identity association", "restart deployment/app")
 	mustContain(t, "stdout", r.Stdout, "dry run", "nothing was changed")
-	if n := w.auditLen(); n != 0 {
-		t.Errorf("dry run made %d AWS changes: %+v", n, w.fake.Audit())
+	if n := w.AuditLen(); n != 0 {
+		t.Errorf("dry run made %d AWS changes: %+v", n, w.Fake.Audit())
 	}
-	if g := w.generation(t); g != gen {
+	if g := w.Generation(t); g != gen {
 		t.Errorf("dry run restarted the deployment")
 	}
 }
@@ -89,7 +89,7 @@ func TestEnableWaitsForPropagation(t *testing.T) {
 	const delay = 2 * time.Second
 	w := newWorld(t, fakeaws.Options{PropagationDelay: delay}, labtest.ServiceAccount("carts"))
 	start := time.Now()
-	r := w.podid(t, append([]string{"enable", "-o", "json"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"enable", "-o", "json"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("enable: exit %d\n%s", r.Code, r.Stderr)
 	}
@@ -97,7 +97,7 @@ func TestEnableWaitsForPropagation(t *testing.T) {
 		t.Errorf("enable took %s, less than the propagation delay %s: it cannot have waited", took, delay)
 	}
 	var probes float64
-	for _, s := range r.doc(t).Steps {
+	for _, s := range r.Doc(t).Steps {
 		if s.Name == "propagation" {
 			probes, _ = s.Details["probes"].(float64)
 		}
@@ -105,7 +105,7 @@ func TestEnableWaitsForPropagation(t *testing.T) {
 	if probes < 2 {
 		t.Errorf("propagation step reported %v probes; expected several while the delay ran", probes)
 	}
-	if inj, total := w.injectedPods(t); inj != total || total == 0 {
+	if inj, total := w.InjectedPods(t); inj != total || total == 0 {
 		t.Errorf("%d of %d pods injected", inj, total)
 	}
 }
@@ -114,7 +114,7 @@ func TestEnableWaitsForPropagation(t *testing.T) {
 func TestEnableTimeout(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeaws.Options{PropagationDelay: time.Minute}, labtest.ServiceAccount("carts"))
-	r := w.podid(t, append([]string{"enable", "--timeout", "3s"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"enable", "--timeout", "3s"}, w.Target()...)...)
 	if r.Code != 4 {
 		t.Fatalf("exit %d, want 4 (timeout)\n%s", r.Code, r.Stderr)
 	}
@@ -156,31 +156,31 @@ func TestEnableBadInputChangesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			w := &world{env: env, fake: env.NewFake(t, fastOpts())}
+			w := &world{Env: env, Fake: env.NewFake(t, fastOpts())}
 			gens := map[string]int64{}
 			for _, a := range []*labtest.App{paused, other, good} {
-				w.app = a
-				gens[a.Namespace] = w.generation(t)
+				w.App = a
+				gens[a.Namespace] = w.Generation(t)
 			}
-			r := w.podid(t, append([]string{"enable"}, tt.args...)...)
+			r := w.Podid(t, append([]string{"enable"}, tt.args...)...)
 			if r.Code != tt.code {
 				t.Errorf("exit %d, want %d\nstderr:\n%s", r.Code, tt.code, r.Stderr)
 			}
 			mustContain(t, "stderr", r.Stderr, tt.wants...)
 			mustContain(t, "stderr", r.Stderr, "hint:")
-			if n := w.auditLen(); n != 0 {
-				t.Errorf("AWS changed: %+v", w.fake.Audit())
+			if n := w.AuditLen(); n != 0 {
+				t.Errorf("AWS changed: %+v", w.Fake.Audit())
 			}
 			for _, a := range []*labtest.App{paused, other, good} {
-				w.app = a
-				if g := w.generation(t); g != gens[a.Namespace] {
+				w.App = a
+				if g := w.Generation(t); g != gens[a.Namespace] {
 					t.Errorf("deployment in %s restarted", a.Namespace)
 				}
 			}
 			// JSON: exactly one document, also on failure.
-			r = w.podid(t, append([]string{"enable", "-o", "json"}, tt.args...)...)
+			r = w.Podid(t, append([]string{"enable", "-o", "json"}, tt.args...)...)
 			if tt.name != "bad output" {
-				d := r.doc(t)
+				d := r.Doc(t)
 				if d.Status != "failed" || d.ExitCode != tt.code || d.Error == "" {
 					t.Errorf("json: status %q exit %d error %q", d.Status, d.ExitCode, d.Error)
 				}

@@ -105,20 +105,20 @@ func normalizeJSON(t *testing.T, s, ns string) string {
 func TestGoldenEnable(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"))
-	ns := w.app.Namespace
+	ns := w.App.Namespace
 
-	r := w.podid(t, append([]string{"enable", "--dry-run"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"enable", "--dry-run"}, w.Target()...)...)
 	golden(t, "enable", "dry-run.txt", normalize("stdout:\n"+r.Stdout+"stderr:\n"+r.Stderr, ns))
-	r = w.podid(t, append([]string{"enable", "--dry-run", "-o", "json"}, w.target()...)...)
+	r = w.Podid(t, append([]string{"enable", "--dry-run", "-o", "json"}, w.Target()...)...)
 	golden(t, "enable", "dry-run.json", normalizeJSON(t, r.Stdout, ns))
 
-	r = w.podid(t, append([]string{"enable", "-o", "json"}, w.target()...)...)
+	r = w.Podid(t, append([]string{"enable", "-o", "json"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("enable: exit %d\n%s", r.Code, r.Stderr)
 	}
 	golden(t, "enable", "changed.json", normalizeJSON(t, r.Stdout, ns))
 
-	r = w.podid(t, append([]string{"enable"}, w.target()...)...)
+	r = w.Podid(t, append([]string{"enable"}, w.Target()...)...)
 	golden(t, "enable", "unchanged.txt", normalize("stdout:\n"+r.Stdout+"stderr:\n"+r.Stderr, ns))
 }
 
@@ -126,17 +126,17 @@ func TestGoldenFailures(t *testing.T) {
 	t.Parallel()
 	env := labtest.Get(t)
 	paused := env.Namespace(t, "paused", labtest.ServiceAccount("carts"), labtest.Paused())
-	w := &world{env: env, fake: env.NewFake(t, fastOpts()), app: paused}
-	r := w.podid(t, append([]string{"enable"}, w.target()...)...)
+	w := &world{Env: env, Fake: env.NewFake(t, fastOpts()), App: paused}
+	r := w.Podid(t, append([]string{"enable"}, w.Target()...)...)
 	golden(t, "enable", "paused.txt", normalize("exit "+itoa(r.Code)+"\nstdout:\n"+r.Stdout+"stderr:\n"+r.Stderr, paused.Namespace))
-	r = w.podid(t, append([]string{"enable", "-o", "json"}, w.target()...)...)
+	r = w.Podid(t, append([]string{"enable", "-o", "json"}, w.Target()...)...)
 	golden(t, "enable", "paused.json", normalizeJSON(t, r.Stdout, paused.Namespace))
 
-	r = w.podid(t, "verify-role", "--ns", "carts", "--sa", "carts", "--role", "eks-workshop-carts-irsa")
+	r = w.Podid(t, "verify-role", "--ns", "carts", "--sa", "carts", "--role", "eks-workshop-carts-irsa")
 	golden(t, "verify-role", "irsa-only.txt", normalize("exit "+itoa(r.Code)+"\nstdout:\n"+r.Stdout+"stderr:\n"+r.Stderr, ""))
-	r = w.podid(t, "verify-role", "--ns", "carts", "--sa", "carts")
+	r = w.Podid(t, "verify-role", "--ns", "carts", "--sa", "carts")
 	golden(t, "verify-role", "workshop.txt", normalize("exit "+itoa(r.Code)+"\nstdout:\n"+r.Stdout+"stderr:\n"+r.Stderr, ""))
-	r = w.podid(t, "enable", "--ns", "Bad_NS", "--sa", "carts", "-o", "json")
+	r = w.Podid(t, "enable", "--ns", "Bad_NS", "--sa", "carts", "-o", "json")
 	golden(t, "enable", "usage.json", normalizeJSON(t, r.Stdout, ""))
 }
 

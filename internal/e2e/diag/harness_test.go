@@ -4,47 +4,25 @@
 package diag
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/podid/podid/internal/app"
-	"github.com/podid/podid/internal/awsapi"
-	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/diagnose"
-	"github.com/podid/podid/internal/fakeaws"
-	"github.com/podid/podid/internal/iostreams"
+	"github.com/podid/podid/internal/e2e/e2etest"
 	"github.com/podid/podid/internal/lab/labtest"
 )
 
 func TestMain(m *testing.M) { labtest.Main(m) }
 
-type result struct {
-	Code   int
-	Stdout string
-	Stderr string
-}
+type result = e2etest.Result
 
-// doc parses stdout as exactly one JSON document.
-func (r result) doc(t *testing.T) cmdutil.Document {
-	t.Helper()
-	var d cmdutil.Document
-	dec := json.NewDecoder(strings.NewReader(r.Stdout))
-	if err := dec.Decode(&d); err != nil {
-		t.Fatalf("stdout is not one JSON document: %v\n%s", err, r.Stdout)
-	}
-	if dec.More() {
-		t.Fatalf("stdout has more than one JSON document:\n%s", r.Stdout)
-	}
-	return d
-}
+type world = e2etest.World
 
 // report decodes the status document's result.
-func (r result) report(t *testing.T) diagnose.Report {
+func report(t *testing.T, r result) diagnose.Report {
 	t.Helper()
-	d := r.doc(t)
+	d := r.Doc(t)
 	raw, err := json.Marshal(d.Result)
 	if err != nil {
 		t.Fatal(err)
@@ -57,9 +35,9 @@ func (r result) report(t *testing.T) diagnose.Report {
 }
 
 // verdict decodes the verify document's result.
-func (r result) verdict(t *testing.T) diagnose.Verdict {
+func verdict(t *testing.T, r result) diagnose.Verdict {
 	t.Helper()
-	d := r.doc(t)
+	d := r.Doc(t)
 	raw, err := json.Marshal(d.Result)
 	if err != nil {
 		t.Fatal(err)
@@ -71,44 +49,14 @@ func (r result) verdict(t *testing.T) diagnose.Verdict {
 	return v
 }
 
-type world struct {
-	env  *labtest.Env
-	fake *fakeaws.Server
-	app  *labtest.App
-}
-
 func newWorld(t *testing.T, nsOpts ...labtest.NamespaceOption) *world {
 	t.Helper()
-	env := labtest.Get(t)
-	w := &world{env: env, fake: env.NewFake(t, fakeaws.Options{AddonDelay: 100 * time.Millisecond, PropagationDelay: 300 * time.Millisecond})}
-	w.app = env.Namespace(t, "diag", append([]labtest.NamespaceOption{labtest.ServiceAccount("carts")}, nsOpts...)...)
-	return w
+	return e2etest.New(t, e2etest.FastOpts(), "diag", append([]labtest.NamespaceOption{labtest.ServiceAccount("carts")}, nsOpts...)...)
 }
 
-// podid runs podid in process with the lab's kubeconfig and the world's fake.
-func (w *world) podid(t *testing.T, args ...string) result {
+func mustRun(t *testing.T, w *world, args ...string) {
 	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.NewFactory(ios, "test")
-	f.SetAWS(awsapi.New(labtest.AWSConfig(w.fake.URL()), nil))
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	full := append([]string{"--kubeconfig", w.env.Kubeconfig, "--cluster", "eks-workshop"}, args...)
-	code := app.RunWith(ctx, f, full)
-	r := result{Code: code, Stdout: out.String(), Stderr: errOut.String()}
-	if testing.Verbose() {
-		t.Logf("podid %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.Stdout, r.Stderr)
-	}
-	return r
-}
-
-func (w *world) target() []string {
-	return []string{"--ns", w.app.Namespace, "--sa", w.app.ServiceAccount}
-}
-
-func (w *world) mustRun(t *testing.T, args ...string) {
-	t.Helper()
-	if r := w.podid(t, append(args, w.target()...)...); r.Code != 0 {
+	if r := w.Podid(t, append(args, w.Target()...)...); r.Code != 0 {
 		t.Fatalf("podid %s: exit %d\n%s\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 	}
 }

@@ -23,14 +23,14 @@ import (
 func TestHealthyAfterEnable(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.mustRun(t, "enable")
-	audit := len(w.fake.Audit())
+	mustRun(t, w, "enable")
+	audit := len(w.Fake.Audit())
 
-	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"status", "-o", "json"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("status: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	rep := r.report(t)
+	rep := report(t, r)
 	everyProblemHasFix(t, rep)
 	if errs := rep.Errors(); len(errs) != 0 {
 		t.Fatalf("status after enable has errors:\n%s", dump(rep))
@@ -53,31 +53,31 @@ func TestHealthyAfterEnable(t *testing.T) {
 	}
 
 	// Text: a checklist on stdout, exit 0.
-	r = w.podid(t, append([]string{"status"}, w.target()...)...)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "✓ association") || !strings.Contains(r.Stdout, "Pod Identity works for "+w.app.Namespace+"/carts") {
+	r = w.Podid(t, append([]string{"status"}, w.Target()...)...)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "✓ association") || !strings.Contains(r.Stdout, "Pod Identity works for "+w.App.Namespace+"/carts") {
 		t.Errorf("status text: exit %d\n%s", r.Code, r.Stdout)
 	}
 
 	// Cluster-wide: the association has a one-line verdict.
-	r = w.podid(t, "status", "-o", "json")
+	r = w.Podid(t, "status", "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("cluster status: exit %d\n%s", r.Code, r.Stdout)
 	}
-	crep := r.report(t)
+	crep := report(t, r)
 	if len(crep.Associations) != 1 || !crep.Associations[0].RoleExists || !crep.Associations[0].TrustOK {
 		t.Errorf("cluster status associations: %+v", crep.Associations)
 	}
-	mustFind(t, crep, diagnose.AreaAssociation, diagnose.OK, w.app.Namespace+"/carts", "trust ok")
+	mustFind(t, crep, diagnose.AreaAssociation, diagnose.OK, w.App.Namespace+"/carts", "trust ok")
 
-	r = w.podid(t, append([]string{"verify", "-o", "json"}, w.target()...)...)
+	r = w.Podid(t, append([]string{"verify", "-o", "json"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("verify: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if v := r.verdict(t); len(v.Pods) != 2 || !v.OK() {
+	if v := verdict(t, r); len(v.Pods) != 2 || !v.OK() {
 		t.Errorf("verify verdict: %+v", v)
 	}
-	if got := len(w.fake.Audit()); got != audit {
-		t.Errorf("status/verify changed AWS: %+v", w.fake.Audit()[audit:])
+	if got := len(w.Fake.Audit()); got != audit {
+		t.Errorf("status/verify changed AWS: %+v", w.Fake.Audit()[audit:])
 	}
 }
 
@@ -86,17 +86,17 @@ func TestHealthyAfterEnable(t *testing.T) {
 func TestBeforeAssociation(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"status", "-o", "json"}, w.Target()...)...)
 	if r.Code != 3 {
 		t.Fatalf("status: exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Doc(t)
 	if d.ExitCode != 3 || d.Status != "failed" || d.Hint == "" {
 		t.Errorf("document: exitCode %d status %s hint %q", d.ExitCode, d.Status, d.Hint)
 	}
-	rep := r.report(t)
+	rep := report(t, r)
 	everyProblemHasFix(t, rep)
-	a := mustFind(t, rep, diagnose.AreaAssociation, diagnose.Error, "no pod identity association for "+w.app.Namespace+"/carts")
+	a := mustFind(t, rep, diagnose.AreaAssociation, diagnose.Error, "no pod identity association for "+w.App.Namespace+"/carts")
 	if !strings.Contains(a.Fix, "podid enable") {
 		t.Errorf("association fix %q does not name podid enable", a.Fix)
 	}
@@ -105,15 +105,15 @@ func TestBeforeAssociation(t *testing.T) {
 		t.Errorf("workload fix %q", wl.Fix)
 	}
 	mustFind(t, rep, diagnose.AreaAddon, diagnose.Error, "not installed")
-	if len(w.fake.Audit()) != 0 {
-		t.Errorf("status changed AWS: %+v", w.fake.Audit())
+	if len(w.Fake.Audit()) != 0 {
+		t.Errorf("status changed AWS: %+v", w.Fake.Audit())
 	}
 
-	r = w.podid(t, append([]string{"verify"}, w.target()...)...)
+	r = w.Podid(t, append([]string{"verify"}, w.Target()...)...)
 	if r.Code != 3 {
 		t.Fatalf("verify: exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	pods, err := w.env.Client.CoreV1().Pods(w.app.Namespace).List(context.Background(), metav1.ListOptions{})
+	pods, err := w.Env.Client.CoreV1().Pods(w.App.Namespace).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,14 +128,14 @@ func TestBeforeAssociation(t *testing.T) {
 func TestDegradedAddon(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.mustRun(t, "enable")
-	w.fake.ForceAddonStatus(lab.WorkshopCluster, "eks-pod-identity-agent", "DEGRADED",
+	mustRun(t, w, "enable")
+	w.Fake.ForceAddonStatus(lab.WorkshopCluster, "eks-pod-identity-agent", "DEGRADED",
 		fakeaws.HealthIssue{Code: "InsufficientNumberOfReplicas", Message: "The add-on is unhealthy because it doesn't have the desired number of replicas.", ResourceIDs: []string{"kube-system/eks-pod-identity-agent"}})
-	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"status", "-o", "json"}, w.Target()...)...)
 	if r.Code != 3 {
 		t.Fatalf("status: exit %d, want 3\n%s", r.Code, r.Stdout)
 	}
-	rep := r.report(t)
+	rep := report(t, r)
 	f := mustFind(t, rep, diagnose.AreaAddon, diagnose.Error, "DEGRADED", "InsufficientNumberOfReplicas", "desired number of replicas")
 	if !strings.Contains(f.Fix, "update-addon") {
 		t.Errorf("fix %q", f.Fix)
@@ -150,9 +150,9 @@ func TestDegradedAddon(t *testing.T) {
 func TestIRSAAnnotation(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, labtest.IRSA(lab.RoleARN("eks-workshop-orders-irsa")))
-	w.mustRun(t, "enable")
-	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
-	rep := r.report(t)
+	mustRun(t, w, "enable")
+	r := w.Podid(t, append([]string{"status", "-o", "json"}, w.Target()...)...)
+	rep := report(t, r)
 	f := mustFind(t, rep, diagnose.AreaServiceAccount, diagnose.Warn, "IRSA annotation eks.amazonaws.com/role-arn=")
 	if !strings.Contains(f.Fix, "annotate serviceaccount carts eks.amazonaws.com/role-arn-") {
 		t.Errorf("fix %q", f.Fix)
@@ -167,16 +167,16 @@ func TestIRSAAnnotation(t *testing.T) {
 func TestNodeRoleWithoutPermission(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	arn := w.fake.PutRole(fakeaws.Role{Name: "bare-node-role",
+	arn := w.Fake.PutRole(fakeaws.Role{Name: "bare-node-role",
 		TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`})
-	w.fake.AddCluster(fakeaws.Cluster{Name: "eks-bare", Version: "1.35", PlatformVersion: "eks.5",
-		Endpoint: w.env.Server, CAData: base64.StdEncoding.EncodeToString(w.env.CAData),
+	w.Fake.AddCluster(fakeaws.Cluster{Name: "eks-bare", Version: "1.35", PlatformVersion: "eks.5",
+		Endpoint: w.Env.Server, CAData: base64.StdEncoding.EncodeToString(w.Env.CAData),
 		Nodegroups: []fakeaws.Nodegroup{{Name: "bare", NodeRole: arn}}})
-	r := w.podid(t, "status", "--cluster", "eks-bare", "-o", "json")
+	r := w.Podid(t, "status", "--cluster", "eks-bare", "-o", "json")
 	if r.Code != 3 {
 		t.Fatalf("status: exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	rep := r.report(t)
+	rep := report(t, r)
 	f := mustFind(t, rep, diagnose.AreaNodeRole, diagnose.Error, "node group bare", "bare-node-role does not allow eks-auth:AssumeRoleForPodIdentity")
 	if !strings.Contains(f.Fix, "AmazonEKSWorkerNodePolicy") {
 		t.Errorf("fix %q", f.Fix)
@@ -190,17 +190,17 @@ func TestNodeRoleWithoutPermission(t *testing.T) {
 // It adds a node to the shared lab, so it does not run in parallel.
 func TestPodOnFargateNode(t *testing.T) {
 	w := newWorld(t)
-	w.mustRun(t, "enable")
+	mustRun(t, w, "enable")
 	ctx := context.Background()
-	node := "fargate-diag-" + w.app.Namespace[len(w.app.Namespace)-6:]
-	if err := lab.CreateNode(ctx, w.env.Client, node, map[string]string{"eks.amazonaws.com/compute-type": "fargate"}); err != nil {
+	node := "fargate-diag-" + w.App.Namespace[len(w.App.Namespace)-6:]
+	if err := lab.CreateNode(ctx, w.Env.Client, node, map[string]string{"eks.amazonaws.com/compute-type": "fargate"}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = w.env.Client.CoreV1().Nodes().Delete(context.Background(), node, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = w.Env.Client.CoreV1().Nodes().Delete(context.Background(), node, metav1.DeleteOptions{}) })
 	one := int32(1)
 	labels := map[string]string{"app": "on-fargate"}
 	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "on-fargate", Namespace: w.app.Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: "on-fargate", Namespace: w.App.Namespace},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &one,
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -211,24 +211,24 @@ func TestPodOnFargateNode(t *testing.T) {
 			},
 		},
 	}
-	if _, err := w.env.Client.AppsV1().Deployments(w.app.Namespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+	if _, err := w.Env.Client.AppsV1().Deployments(w.App.Namespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := lab.WaitDeploymentRolledOut(ctx, w.env.Client, w.app.Namespace, "on-fargate", 90*time.Second); err != nil {
+	if err := lab.WaitDeploymentRolledOut(ctx, w.Env.Client, w.App.Namespace, "on-fargate", 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	r := w.podid(t, append([]string{"status", "-o", "json"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"status", "-o", "json"}, w.Target()...)...)
 	if r.Code != 3 {
 		t.Fatalf("status: exit %d, want 3\n%s", r.Code, r.Stdout)
 	}
-	rep := r.report(t)
+	rep := report(t, r)
 	f := mustFind(t, rep, diagnose.AreaWorkload, diagnose.Error, "deployment/on-fargate", "on node "+node, "Fargate")
 	if !strings.Contains(f.Fix, "fargate") {
 		t.Errorf("fix %q", f.Fix)
 	}
 	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "deployment/app: all 2 pods")
 
-	r = w.podid(t, append([]string{"verify"}, w.target()...)...)
+	r = w.Podid(t, append([]string{"verify"}, w.Target()...)...)
 	if r.Code != 3 || !strings.Contains(r.Stderr, "node "+node+" is not served by the agent") {
 		t.Errorf("verify: exit %d, want 3 naming node %s\n%s", r.Code, node, r.Stderr)
 	}
@@ -239,24 +239,24 @@ func TestPodOnFargateNode(t *testing.T) {
 func TestVerifyWaitSucceedsWithConcurrentRestart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	if r := w.podid(t, "install-agent"); r.Code != 0 {
+	if r := w.Podid(t, "install-agent"); r.Code != 0 {
 		t.Fatalf("install-agent: exit %d\n%s", r.Code, r.Stderr)
 	}
-	w.mustRun(t, "associate", "--role", lab.CartsRole)
+	mustRun(t, w, "associate", "--role", lab.CartsRole)
 
 	var wg sync.WaitGroup
 	var vr result
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		vr = w.podid(t, append([]string{"verify", "--wait", "--timeout", "150s", "-o", "json"}, w.target()...)...)
+		vr = w.Podid(t, append([]string{"verify", "--wait", "--timeout", "150s", "-o", "json"}, w.Target()...)...)
 	}()
-	w.mustRun(t, "restart")
+	mustRun(t, w, "restart")
 	wg.Wait()
 	if vr.Code != 0 {
 		t.Fatalf("verify --wait: exit %d\n%s\n%s", vr.Code, vr.Stdout, vr.Stderr)
 	}
-	if v := vr.verdict(t); !v.OK() || len(v.Pods) != 2 {
+	if v := verdict(t, vr); !v.OK() || len(v.Pods) != 2 {
 		t.Errorf("verdict: %+v", v)
 	}
 }
@@ -266,15 +266,15 @@ func TestVerifyWaitSucceedsWithConcurrentRestart(t *testing.T) {
 func TestVerifyWaitTimesOut(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	r := w.podid(t, append([]string{"verify", "--wait", "--timeout", "6s", "-o", "json"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"verify", "--wait", "--timeout", "6s", "-o", "json"}, w.Target()...)...)
 	if r.Code != 4 {
 		t.Fatalf("verify --wait: exit %d, want 4\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Doc(t)
 	if d.ExitCode != 4 || !strings.Contains(d.Error, "still missing") || !strings.Contains(d.Error, "no Pod Identity injection") {
 		t.Errorf("document: exitCode %d error %q", d.ExitCode, d.Error)
 	}
-	if v := r.verdict(t); len(v.Bad()) != 2 {
+	if v := verdict(t, r); len(v.Bad()) != 2 {
 		t.Errorf("verdict: %+v", v)
 	}
 }

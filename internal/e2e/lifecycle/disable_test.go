@@ -14,41 +14,41 @@ import (
 func TestDisableAfterEnableThenUnchanged(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, labtest.ServiceAccount("carts"))
-	if r := w.podid(t, append([]string{"enable"}, w.target()...)...); r.Code != 0 {
+	if r := w.Podid(t, append([]string{"enable"}, w.Target()...)...); r.Code != 0 {
 		t.Fatalf("enable: exit %d\n%s", r.Code, r.Stderr)
 	}
-	if len(w.associations(w.app.Namespace)) != 1 {
+	if len(w.Associations(w.App.Namespace)) != 1 {
 		t.Fatal("enable made no association")
 	}
-	gen0 := w.generation(t)
+	gen0 := w.Generation(t)
 
 	// Dry run first: nothing changes.
-	audit := w.auditLen()
-	r := w.podid(t, append([]string{"disable", "--dry-run"}, w.target()...)...)
+	audit := w.AuditLen()
+	r := w.Podid(t, append([]string{"disable", "--dry-run"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("disable --dry-run: exit %d\n%s", r.Code, r.Stderr)
 	}
 	mustContain(t, "stdout", r.Stdout, "dry run", "nothing was changed")
 	mustContain(t, "stderr", r.Stderr, "delete pod identity association", "restart deployment/app")
-	if w.auditLen() != audit || w.generation(t) != gen0 || len(w.associations(w.app.Namespace)) != 1 {
-		t.Fatalf("dry run changed something: audit %+v", w.fake.Audit()[audit:])
+	if w.AuditLen() != audit || w.Generation(t) != gen0 || len(w.Associations(w.App.Namespace)) != 1 {
+		t.Fatalf("dry run changed something: audit %+v", w.Fake.Audit()[audit:])
 	}
 
-	r = w.podid(t, append([]string{"disable", "-o", "json"}, w.target()...)...)
+	r = w.Podid(t, append([]string{"disable", "-o", "json"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("disable: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Raw(t)
 	got := steps(d["steps"])
 	for name, want := range map[string]string{"cluster": "unchanged", "disassociate": "changed", "propagation": "changed", "restart": "changed"} {
 		if got[name] != want {
 			t.Errorf("step %s: %q, want %q (all: %v)", name, got[name], want, got)
 		}
 	}
-	if as := w.associations(w.app.Namespace); len(as) != 0 {
+	if as := w.Associations(w.App.Namespace); len(as) != 0 {
 		t.Fatalf("associations after disable: %+v", as)
 	}
-	pods := w.pods(t)
+	pods := w.Pods(t)
 	if len(pods) == 0 {
 		t.Fatal("no current pods after disable")
 	}
@@ -57,25 +57,25 @@ func TestDisableAfterEnableThenUnchanged(t *testing.T) {
 			t.Errorf("pod %s still has %v", p.Pod, parts)
 		}
 	}
-	gen1 := w.generation(t)
+	gen1 := w.Generation(t)
 	if gen1 == gen0 {
 		t.Error("disable did not restart the deployment")
 	}
-	if ops := w.fake.Audit()[audit:]; len(ops) != 1 || ops[0].Operation != "DeletePodIdentityAssociation" {
+	if ops := w.Fake.Audit()[audit:]; len(ops) != 1 || ops[0].Operation != "DeletePodIdentityAssociation" {
 		t.Errorf("disable's AWS changes: %+v", ops)
 	}
 
 	// Second run: unchanged everywhere, with text output.
-	audit = w.auditLen()
-	r = w.podid(t, append([]string{"disable"}, w.target()...)...)
+	audit = w.AuditLen()
+	r = w.Podid(t, append([]string{"disable"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("second disable: exit %d\n%s", r.Code, r.Stderr)
 	}
 	mustContain(t, "stdout", r.Stdout, "nothing changed")
-	if w.auditLen() != audit {
-		t.Errorf("second disable changed AWS: %+v", w.fake.Audit()[audit:])
+	if w.AuditLen() != audit {
+		t.Errorf("second disable changed AWS: %+v", w.Fake.Audit()[audit:])
 	}
-	if g := w.generation(t); g != gen1 {
+	if g := w.Generation(t); g != gen1 {
 		t.Errorf("second disable restarted the deployment (%d → %d)", gen1, g)
 	}
 }
@@ -84,10 +84,10 @@ func TestDisableAfterEnableThenUnchanged(t *testing.T) {
 func TestDisableSaysCredentialsStayValid(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, labtest.ServiceAccount("carts"), labtest.Replicas(1))
-	if r := w.podid(t, append([]string{"enable"}, w.target()...)...); r.Code != 0 {
+	if r := w.Podid(t, append([]string{"enable"}, w.Target()...)...); r.Code != 0 {
 		t.Fatalf("enable: exit %d\n%s", r.Code, r.Stderr)
 	}
-	r := w.podid(t, append([]string{"disable"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"disable"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("disable: exit %d\n%s", r.Code, r.Stderr)
 	}
@@ -98,18 +98,18 @@ func TestDisableSaysCredentialsStayValid(t *testing.T) {
 func TestDisableWithoutAssociationIsUnchanged(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, labtest.ServiceAccount("carts"), labtest.Replicas(1))
-	gen := w.generation(t)
-	r := w.podid(t, append([]string{"disable", "-o", "json"}, w.target()...)...)
+	gen := w.Generation(t)
+	r := w.Podid(t, append([]string{"disable", "-o", "json"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("disable: exit %d\n%s", r.Code, r.Stderr)
 	}
-	for name, st := range steps(r.doc(t)["steps"]) {
+	for name, st := range steps(r.Raw(t)["steps"]) {
 		if st != "unchanged" {
 			t.Errorf("step %s: %s, want unchanged", name, st)
 		}
 	}
-	if w.auditLen() != 0 || w.generation(t) != gen {
-		t.Errorf("disable without association changed something: %+v", w.fake.Audit())
+	if w.AuditLen() != 0 || w.Generation(t) != gen {
+		t.Errorf("disable without association changed something: %+v", w.Fake.Audit())
 	}
 }
 
@@ -120,32 +120,32 @@ func TestDisableTimeoutThenRerunFinishes(t *testing.T) {
 	env := labtest.Get(t)
 	opts := fastOpts()
 	opts.PropagationDelay = 4 * time.Second
-	w := &world{env: env, fake: env.NewFake(t, opts)}
-	w.app = env.Namespace(t, "life", labtest.ServiceAccount("carts"), labtest.Replicas(1))
-	if r := w.podid(t, append([]string{"enable"}, w.target()...)...); r.Code != 0 {
+	w := &world{Env: env, Fake: env.NewFake(t, opts)}
+	w.App = env.Namespace(t, "life", labtest.ServiceAccount("carts"), labtest.Replicas(1))
+	if r := w.Podid(t, append([]string{"enable"}, w.Target()...)...); r.Code != 0 {
 		t.Fatalf("enable: exit %d\n%s", r.Code, r.Stderr)
 	}
-	gen := w.generation(t)
-	r := w.podid(t, append([]string{"disable", "--timeout", "1500ms", "-o", "json"}, w.target()...)...)
+	gen := w.Generation(t)
+	r := w.Podid(t, append([]string{"disable", "--timeout", "1500ms", "-o", "json"}, w.Target()...)...)
 	if r.Code != 4 {
 		t.Fatalf("exit %d, want 4\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Raw(t)
 	if st := steps(d["steps"]); st["disassociate"] != "changed" || st["propagation"] != "failed" || st["restart"] != "skipped" {
 		t.Errorf("steps: %v", st)
 	}
 	mustContain(t, "error", fmt.Sprint(d["error"]), "stop injecting", "still had", "label eks.amazonaws.com/pod-identity")
-	if w.generation(t) != gen {
+	if w.Generation(t) != gen {
 		t.Error("restarted although the webhook still injected")
 	}
-	r = w.podid(t, append([]string{"disable", "-o", "json"}, w.target()...)...)
+	r = w.Podid(t, append([]string{"disable", "-o", "json"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("rerun: exit %d\n%s", r.Code, r.Stderr)
 	}
-	if st := steps(r.doc(t)["steps"]); st["disassociate"] != "unchanged" || st["restart"] != "changed" {
+	if st := steps(r.Raw(t)["steps"]); st["disassociate"] != "unchanged" || st["restart"] != "changed" {
 		t.Errorf("rerun steps: %v", st)
 	}
-	for _, p := range w.pods(t) {
+	for _, p := range w.Pods(t) {
 		if parts := workload.InjectionParts(p); len(parts) > 0 {
 			t.Errorf("pod %s still has %v", p.Pod, parts)
 		}

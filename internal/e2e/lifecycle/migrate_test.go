@@ -39,7 +39,7 @@ func irsaWorld(t *testing.T, replicas int32) (*world, string) {
 	if err := fake.PutRolePolicy(name, "sqs", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:SendMessage","Resource":"*"}]}`); err != nil {
 		t.Fatal(err)
 	}
-	return &world{env: env, fake: fake, app: app}, name
+	return &world{Env: env, Fake: fake, App: app}, name
 }
 
 // Without --approve, migrate prints the plan and changes nothing: no AWS
@@ -47,34 +47,34 @@ func irsaWorld(t *testing.T, replicas int32) (*world, string) {
 func TestMigratePlanOnlyChangesNothing(t *testing.T) {
 	t.Parallel()
 	w, role := irsaWorld(t, 1)
-	rv, _ := w.saVersion(t, w.app.Namespace, "orders")
-	gen := w.generation(t)
-	r := w.podid(t, "migrate", "--ns", w.app.Namespace)
+	rv, _ := saVersion(t, w, w.App.Namespace, "orders")
+	gen := w.Generation(t)
+	r := w.Podid(t, "migrate", "--ns", w.App.Namespace)
 	if r.Code != 0 {
 		t.Fatalf("migrate: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	mustContain(t, "stdout", r.Stdout, "SERVICE ACCOUNT", "orders", "planned", "plan for "+w.app.Namespace+"/orders",
+	mustContain(t, "stdout", r.Stdout, "SERVICE ACCOUNT", "orders", "planned", "plan for "+w.App.Namespace+"/orders",
 		"AllowEksAuthToAssumeRoleForPodIdentity", "create pod identity association", "nothing was changed", "--approve")
-	if n := w.auditLen(); n != 0 {
-		t.Errorf("plan-only migrate changed AWS: %+v", w.fake.Audit())
+	if n := w.AuditLen(); n != 0 {
+		t.Errorf("plan-only migrate changed AWS: %+v", w.Fake.Audit())
 	}
-	if got, _ := w.saVersion(t, w.app.Namespace, "orders"); got != rv {
+	if got, _ := saVersion(t, w, w.App.Namespace, "orders"); got != rv {
 		t.Errorf("plan-only migrate touched the service account (resourceVersion %s → %s)", rv, got)
 	}
-	if g := w.generation(t); g != gen {
+	if g := w.Generation(t); g != gen {
 		t.Errorf("plan-only migrate restarted the deployment")
 	}
-	rr, _ := w.role(role)
+	rr, _ := w.Role(role)
 	if strings.Contains(rr.TrustPolicy, "pods.eks.amazonaws.com") {
 		t.Errorf("plan-only migrate changed the trust: %s", rr.TrustPolicy)
 	}
 
 	// JSON: one document, planned per service account.
-	r = w.podid(t, "migrate", "--ns", w.app.Namespace, "-o", "json")
+	r = w.Podid(t, "migrate", "--ns", w.App.Namespace, "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("migrate -o json: exit %d\n%s", r.Code, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Raw(t)
 	res, _ := d["result"].(map[string]any)
 	sas, _ := res["serviceAccounts"].([]any)
 	if len(sas) != 1 {
@@ -84,8 +84,8 @@ func TestMigratePlanOnlyChangesNothing(t *testing.T) {
 	if sa["status"] != "planned" || sa["serviceAccount"] != "orders" {
 		t.Errorf("service account result: %v", sa)
 	}
-	if d["dryRun"] != true || w.auditLen() != 0 {
-		t.Errorf("dryRun %v, audit %d", d["dryRun"], w.auditLen())
+	if d["dryRun"] != true || w.AuditLen() != 0 {
+		t.Errorf("dryRun %v, audit %d", d["dryRun"], w.AuditLen())
 	}
 }
 
@@ -96,12 +96,12 @@ func TestMigratePlanOnlyChangesNothing(t *testing.T) {
 func TestMigrateApproveThenCleanUp(t *testing.T) {
 	t.Parallel()
 	w, role := irsaWorld(t, 2)
-	gen0 := w.generation(t)
-	r := w.podid(t, "migrate", "--ns", w.app.Namespace, "--approve", "-o", "json")
+	gen0 := w.Generation(t)
+	r := w.Podid(t, "migrate", "--ns", w.App.Namespace, "--approve", "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("migrate --approve: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Raw(t)
 	sa := d["result"].(map[string]any)["serviceAccounts"].([]any)[0].(map[string]any)
 	if sa["status"] != "migrated" {
 		t.Fatalf("status %v: %v", sa["status"], sa)
@@ -112,13 +112,13 @@ func TestMigrateApproveThenCleanUp(t *testing.T) {
 			t.Errorf("step %s: %q, want %q (%v)", name, got[name], want, got)
 		}
 	}
-	rr, _ := w.role(role)
+	rr, _ := w.Role(role)
 	mustContain(t, "trust", rr.TrustPolicy, "oidc-provider/"+oidcIssuer, "sts:AssumeRoleWithWebIdentity", "pods.eks.amazonaws.com", "sts:TagSession", "kubernetes-service-account")
-	as := w.associations(w.app.Namespace)
+	as := w.Associations(w.App.Namespace)
 	if len(as) != 1 || as[0].ServiceAccount != "orders" || !strings.HasSuffix(as[0].RoleArn, "/"+role) {
 		t.Fatalf("associations: %+v", as)
 	}
-	pods := w.pods(t)
+	pods := w.Pods(t)
 	if len(pods) != 2 {
 		t.Fatalf("%d current pods", len(pods))
 	}
@@ -132,42 +132,42 @@ func TestMigrateApproveThenCleanUp(t *testing.T) {
 			}
 		}
 	}
-	if w.generation(t) == gen0 {
+	if w.Generation(t) == gen0 {
 		t.Error("the deployment was not restarted")
 	}
-	_, ann := w.saVersion(t, w.app.Namespace, "orders")
+	_, ann := saVersion(t, w, w.App.Namespace, "orders")
 	if ann[kube.IRSARoleAnnotation] == "" {
 		t.Error("the IRSA annotation was removed without --remove-irsa-annotation")
 	}
 
 	// Rerun: unchanged.
-	audit, gen1 := w.auditLen(), w.generation(t)
-	r = w.podid(t, "migrate", "--ns", w.app.Namespace, "--approve")
+	audit, gen1 := w.AuditLen(), w.Generation(t)
+	r = w.Podid(t, "migrate", "--ns", w.App.Namespace, "--approve")
 	if r.Code != 0 {
 		t.Fatalf("second migrate: exit %d\n%s", r.Code, r.Stderr)
 	}
 	mustContain(t, "stdout", r.Stdout, "unchanged", "0 migrated, 1 unchanged, 0 failed")
-	if w.auditLen() != audit || w.generation(t) != gen1 {
-		t.Errorf("second migrate changed something: %+v", w.fake.Audit()[audit:])
+	if w.AuditLen() != audit || w.Generation(t) != gen1 {
+		t.Errorf("second migrate changed something: %+v", w.Fake.Audit()[audit:])
 	}
 
 	// Clean-up: the annotation and the OIDC statement go, Pod Identity stays.
-	r = w.podid(t, "migrate", "--ns", w.app.Namespace, "--approve", "--remove-irsa-annotation", "--remove-oidc-trust")
+	r = w.Podid(t, "migrate", "--ns", w.App.Namespace, "--approve", "--remove-irsa-annotation", "--remove-oidc-trust")
 	if r.Code != 0 {
 		t.Fatalf("migrate clean-up: exit %d\n%s", r.Code, r.Stderr)
 	}
-	if _, ann := w.saVersion(t, w.app.Namespace, "orders"); ann[kube.IRSARoleAnnotation] != "" {
+	if _, ann := saVersion(t, w, w.App.Namespace, "orders"); ann[kube.IRSARoleAnnotation] != "" {
 		t.Errorf("annotation still there: %v", ann)
 	}
-	rr, _ = w.role(role)
+	rr, _ = w.Role(role)
 	if strings.Contains(rr.TrustPolicy, "oidc-provider") || !strings.Contains(rr.TrustPolicy, "pods.eks.amazonaws.com") {
 		t.Errorf("trust after --remove-oidc-trust: %s", rr.TrustPolicy)
 	}
-	if w.generation(t) != gen1 {
+	if w.Generation(t) != gen1 {
 		t.Error("clean-up restarted the deployment")
 	}
 	// Nothing left to migrate.
-	r = w.podid(t, "migrate", "--ns", w.app.Namespace)
+	r = w.Podid(t, "migrate", "--ns", w.App.Namespace)
 	if r.Code != 0 {
 		t.Fatalf("migrate after clean-up: exit %d\n%s", r.Code, r.Stderr)
 	}
@@ -179,16 +179,16 @@ func TestMigrateApproveThenCleanUp(t *testing.T) {
 func TestMigrateOneFailureDoesNotStopOthers(t *testing.T) {
 	t.Parallel()
 	w, _ := irsaWorld(t, 1)
-	foreign := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "foreign", Namespace: w.app.Namespace,
+	foreign := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "foreign", Namespace: w.App.Namespace,
 		Annotations: map[string]string{kube.IRSARoleAnnotation: "arn:aws:iam::999988887777:role/elsewhere"}}}
-	if _, err := w.env.Client.CoreV1().ServiceAccounts(w.app.Namespace).Create(context.Background(), foreign, metav1.CreateOptions{}); err != nil {
+	if _, err := w.Env.Client.CoreV1().ServiceAccounts(w.App.Namespace).Create(context.Background(), foreign, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r := w.podid(t, "migrate", "--ns", w.app.Namespace, "--approve", "-o", "json")
+	r := w.Podid(t, "migrate", "--ns", w.App.Namespace, "--approve", "-o", "json")
 	if r.Code != 3 {
 		t.Fatalf("exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Raw(t)
 	status := map[string]string{}
 	for _, x := range d["result"].(map[string]any)["serviceAccounts"].([]any) {
 		m := x.(map[string]any)
@@ -200,8 +200,8 @@ func TestMigrateOneFailureDoesNotStopOthers(t *testing.T) {
 	if status["foreign"] != "failed" || status["orders"] != "migrated" {
 		t.Errorf("statuses: %v", status)
 	}
-	mustContain(t, "error", fmt.Sprint(d["error"]), "1 of 2 service accounts failed", w.app.Namespace+"/foreign")
-	if as := w.associations(w.app.Namespace); len(as) != 1 || as[0].ServiceAccount != "orders" {
+	mustContain(t, "error", fmt.Sprint(d["error"]), "1 of 2 service accounts failed", w.App.Namespace+"/foreign")
+	if as := w.Associations(w.App.Namespace); len(as) != 1 || as[0].ServiceAccount != "orders" {
 		t.Errorf("associations: %+v", as)
 	}
 }

@@ -19,32 +19,32 @@ import (
 func TestRoleCreateThenEnable(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, labtest.ServiceAccount("carts"), labtest.Replicas(1))
-	policy := w.fake.PutPolicy(fakeaws.Policy{Name: "carts-ddb", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:Query","Resource":"*"}]}`})
+	policy := w.Fake.PutPolicy(fakeaws.Policy{Name: "carts-ddb", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:Query","Resource":"*"}]}`})
 	inline := filepath.Join(t.TempDir(), "carts-extra.json")
 	if err := os.WriteFile(inline, []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:SendMessage","Resource":"*"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"role", "create", "--policy-arn", policy, "--inline-policy", inline, "--tag", "team=carts", "--description", "carts on Pod Identity"}, w.target()...)
+	args := append([]string{"role", "create", "--policy-arn", policy, "--inline-policy", inline, "--tag", "team=carts", "--description", "carts on Pod Identity"}, w.Target()...)
 
 	// Dry run: nothing.
-	r := w.podid(t, append(args, "--dry-run")...)
-	if r.Code != 0 || w.auditLen() != 0 {
-		t.Fatalf("dry run: exit %d, audit %+v\n%s", r.Code, w.fake.Audit(), r.Stderr)
+	r := w.Podid(t, append(args, "--dry-run")...)
+	if r.Code != 0 || w.AuditLen() != 0 {
+		t.Fatalf("dry run: exit %d, audit %+v\n%s", r.Code, w.Fake.Audit(), r.Stderr)
 	}
 	mustContain(t, "stderr", r.Stderr, "create role eks-workshop-carts-pod-identity", "attach policy "+policy)
 
-	r = w.podid(t, append(args, "-o", "json")...)
+	r = w.Podid(t, append(args, "-o", "json")...)
 	if r.Code != 0 {
 		t.Fatalf("role create: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Raw(t)
 	roleRes, _ := d["result"].(map[string]any)["role"].(map[string]any)
 	arn, _ := roleRes["arn"].(string)
 	want := fmt.Sprintf("arn:aws:iam::%s:role/eks-workshop-carts-pod-identity", account)
 	if arn != want {
 		t.Fatalf("result.role.arn %q, want %q", arn, want)
 	}
-	role, ok := w.role("eks-workshop-carts-pod-identity")
+	role, ok := w.Role("eks-workshop-carts-pod-identity")
 	if !ok {
 		t.Fatal("the role does not exist in IAM")
 	}
@@ -58,9 +58,9 @@ func TestRoleCreateThenEnable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := trust.Request{Cluster: "eks-workshop", Namespace: w.app.Namespace, ServiceAccount: "carts", Account: account}
+	req := trust.Request{Cluster: "eks-workshop", Namespace: w.App.Namespace, ServiceAccount: "carts", Account: account}
 	if !trust.Evaluate(doc, req).OK() {
-		t.Errorf("trust does not admit %s/carts: %s", w.app.Namespace, role.TrustPolicy)
+		t.Errorf("trust does not admit %s/carts: %s", w.App.Namespace, role.TrustPolicy)
 	}
 	other := req
 	other.Namespace = "elsewhere"
@@ -69,34 +69,34 @@ func TestRoleCreateThenEnable(t *testing.T) {
 	}
 
 	// Rerun, text: unchanged, the ARN alone on stdout.
-	audit := w.auditLen()
-	r = w.podid(t, args...)
+	audit := w.AuditLen()
+	r = w.Podid(t, args...)
 	if r.Code != 0 {
 		t.Fatalf("second role create: exit %d\n%s", r.Code, r.Stderr)
 	}
 	if strings.TrimSpace(r.Stdout) != want {
 		t.Errorf("stdout %q, want the ARN", r.Stdout)
 	}
-	if w.auditLen() != audit {
-		t.Errorf("rerun changed IAM: %+v", w.fake.Audit()[audit:])
+	if w.AuditLen() != audit {
+		t.Errorf("rerun changed IAM: %+v", w.Fake.Audit()[audit:])
 	}
 
 	// A policy added later is attached; nothing else changes.
-	more := w.fake.PutPolicy(fakeaws.Policy{Name: "carts-more", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`})
-	r = w.podid(t, append(args, "--policy-arn", more)...)
+	more := w.Fake.PutPolicy(fakeaws.Policy{Name: "carts-more", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`})
+	r = w.Podid(t, append(args, "--policy-arn", more)...)
 	if r.Code != 0 {
 		t.Fatalf("role create with one more policy: exit %d\n%s", r.Code, r.Stderr)
 	}
-	if ops := w.fake.Audit()[audit:]; len(ops) != 1 || ops[0].Operation != "AttachRolePolicy" {
+	if ops := w.Fake.Audit()[audit:]; len(ops) != 1 || ops[0].Operation != "AttachRolePolicy" {
 		t.Errorf("changes for one more policy: %+v", ops)
 	}
 
 	// enable accepts the ARN.
-	r = w.podid(t, append([]string{"enable", "--role", arn}, w.target()...)...)
+	r = w.Podid(t, append([]string{"enable", "--role", arn}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("enable --role %s: exit %d\n%s", arn, r.Code, r.Stderr)
 	}
-	if as := w.associations(w.app.Namespace); len(as) != 1 || as[0].RoleArn != arn {
+	if as := w.Associations(w.App.Namespace); len(as) != 1 || as[0].RoleArn != arn {
 		t.Errorf("associations: %+v", as)
 	}
 }
@@ -106,16 +106,16 @@ func TestRoleCreateThenEnable(t *testing.T) {
 func TestRoleCreateRefusesOtherTrust(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.fake.PutRole(fakeaws.Role{Name: "carts-taken", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`})
-	r := w.podid(t, "role", "create", "--ns", "carts", "--sa", "carts", "--name", "carts-taken", "-o", "json")
+	w.Fake.PutRole(fakeaws.Role{Name: "carts-taken", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`})
+	r := w.Podid(t, "role", "create", "--ns", "carts", "--sa", "carts", "--name", "carts-taken", "-o", "json")
 	if r.Code != 3 {
 		t.Fatalf("exit %d, want 3\n%s", r.Code, r.Stdout)
 	}
-	d := r.doc(t)
+	d := r.Raw(t)
 	mustContain(t, "error", fmt.Sprint(d["error"]), "carts-taken already exists with another trust policy", "-        \"Service\": \"ec2.amazonaws.com\"", "+++ wanted")
 	mustContain(t, "hint", fmt.Sprint(d["hint"]), "podid verify-role", "--fix")
-	if w.auditLen() != 0 {
-		t.Errorf("refusal changed IAM: %+v", w.fake.Audit())
+	if w.AuditLen() != 0 {
+		t.Errorf("refusal changed IAM: %+v", w.Fake.Audit())
 	}
 }
 
@@ -123,12 +123,12 @@ func TestRoleCreateRefusesOtherTrust(t *testing.T) {
 func TestRoleCreateUnscopedWarns(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	r := w.podid(t, "role", "create", "--ns", "carts", "--sa", "carts", "--name", "carts-any", "--unscoped")
+	r := w.Podid(t, "role", "create", "--ns", "carts", "--sa", "carts", "--name", "carts-any", "--unscoped")
 	if r.Code != 0 {
 		t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
 	}
 	mustContain(t, "stderr", r.Stderr, "ANY pod of ANY cluster")
-	role, _ := w.role("carts-any")
+	role, _ := w.Role("carts-any")
 	if strings.Contains(role.TrustPolicy, "Condition") {
 		t.Errorf("unscoped trust has conditions: %s", role.TrustPolicy)
 	}
@@ -172,7 +172,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 			if !slices.Contains(args, "-o") {
 				args = append(args, "-o", "json")
 			}
-			r := w.podid(t, args...)
+			r := w.Podid(t, args...)
 			if r.Code != 2 {
 				t.Fatalf("exit %d, want 2\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 			}
@@ -189,10 +189,10 @@ func TestBadInputsChangeNothing(t *testing.T) {
 			}
 		})
 	}
-	if n := w.auditLen(); n != 0 {
-		t.Errorf("bad inputs changed AWS: %+v", w.fake.Audit())
+	if n := w.AuditLen(); n != 0 {
+		t.Errorf("bad inputs changed AWS: %+v", w.Fake.Audit())
 	}
-	if c := w.fake.CallCounts(); len(c) != 0 {
+	if c := w.Fake.CallCounts(); len(c) != 0 {
 		t.Errorf("bad inputs called AWS: %v", c)
 	}
 }
