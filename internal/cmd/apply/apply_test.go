@@ -2,7 +2,6 @@ package apply_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,12 +11,10 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/podid/podid/internal/app"
-	"github.com/podid/podid/internal/awsapi"
 	"github.com/podid/podid/internal/batch"
 	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/e2e/e2etest"
 	"github.com/podid/podid/internal/fakeaws"
-	"github.com/podid/podid/internal/iostreams"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/lab"
 	"github.com/podid/podid/internal/lab/labtest"
@@ -28,16 +25,9 @@ func TestMain(m *testing.M) { labtest.Main(m) }
 
 const cartsRole = lab.CartsRole // trusts pods.eks.amazonaws.com for any namespace
 
-type world struct {
-	env  *labtest.Env
-	fake *fakeaws.Server
-}
+type world struct{ e2etest.World }
 
-type result struct {
-	Code           int
-	Stdout, Stderr string
-	Calls          *awsapi.CallCounter
-}
+type result = e2etest.Result
 
 // doc is the -o json document with apply's result.
 type doc struct {
@@ -48,43 +38,19 @@ type doc struct {
 	} `json:"result"`
 }
 
-func (r result) doc(t *testing.T) doc {
+func applyDoc(t *testing.T, r result) doc {
 	t.Helper()
 	var d doc
-	dec := json.NewDecoder(strings.NewReader(r.Stdout))
-	if err := dec.Decode(&d); err != nil {
-		t.Fatalf("stdout is not one JSON document: %v\n%s", err, r.Stdout)
-	}
-	if dec.More() {
-		t.Fatalf("stdout has more than one JSON document:\n%s", r.Stdout)
-	}
+	r.Decode(t, &d)
 	return d
 }
 
 func newWorld(t *testing.T, faults fakeaws.Faults) *world {
 	t.Helper()
-	env := labtest.Get(t)
-	fake := env.NewFake(t, fakeaws.Options{AddonDelay: 100 * time.Millisecond, PropagationDelay: 300 * time.Millisecond})
-	fake.SetFaults(faults)
-	fake.ResetCounts()
-	return &world{env: env, fake: fake}
-}
-
-func (w *world) podid(t *testing.T, args ...string) result {
-	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.NewFactory(ios, "test")
-	clients := awsapi.New(labtest.AWSConfig(w.fake.URL()), nil)
-	f.SetAWS(clients)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	full := append([]string{"--kubeconfig", w.env.Kubeconfig, "--cluster", "eks-workshop"}, args...)
-	code := app.RunWith(ctx, f, full)
-	r := result{Code: code, Stdout: out.String(), Stderr: errOut.String(), Calls: clients.Calls}
-	if testing.Verbose() {
-		t.Logf("podid %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.Stdout, r.Stderr)
-	}
-	return r
+	w := e2etest.New(t, e2etest.FastOpts(), "apply")
+	w.Fake.SetFaults(faults)
+	w.Fake.ResetCounts()
+	return &world{*w}
 }
 
 // addApp adds a service account and a 1-replica Deployment using it to ns
@@ -93,7 +59,7 @@ func (w *world) addApp(t *testing.T, ns, name string) {
 	t.Helper()
 	ctx := context.Background()
 	a := lab.App{Namespace: ns, ServiceAccount: name, DeploymentSA: name, Deployment: name, Replicas: 1}
-	if err := lab.CreateApp(ctx, w.env.Client, a); err != nil {
+	if err := lab.CreateApp(ctx, w.Env.Client, a); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -102,7 +68,7 @@ func (w *world) waitApps(t *testing.T, apps map[string][]string) {
 	t.Helper()
 	for ns, names := range apps {
 		for _, n := range names {
-			if err := lab.WaitDeploymentRolledOut(context.Background(), w.env.Client, ns, n, 90*time.Second); err != nil {
+			if err := lab.WaitDeploymentRolledOut(context.Background(), w.Env.Client, ns, n, 90*time.Second); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -111,7 +77,7 @@ func (w *world) waitApps(t *testing.T, apps map[string][]string) {
 
 func (w *world) associations() map[string]fakeaws.AssociationSnapshot {
 	out := map[string]fakeaws.AssociationSnapshot{}
-	for _, c := range w.fake.State().Clusters {
+	for _, c := range w.Fake.State().Clusters {
 		for _, a := range c.Associations {
 			out[a.Namespace+"/"+a.ServiceAccount] = a
 		}
@@ -122,11 +88,11 @@ func (w *world) associations() map[string]fakeaws.AssociationSnapshot {
 func (w *world) injected(t *testing.T, ns, deployment string) (injected, total int) {
 	t.Helper()
 	ctx := context.Background()
-	wl, err := kube.GetWorkload(ctx, w.env.Client, ns, kube.KindDeployment, deployment)
+	wl, err := kube.GetWorkload(ctx, w.Env.Client, ns, kube.KindDeployment, deployment)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pods, _, err := kube.CurrentPods(ctx, w.env.Client, wl)
+	pods, _, err := kube.CurrentPods(ctx, w.Env.Client, wl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +128,8 @@ func eksCalls(counts map[string]int) int {
 func TestApplyThenUnchanged(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeaws.Faults{})
-	a := w.env.Namespace(t, "apply-a", labtest.ServiceAccount("carts"), labtest.Replicas(1))
-	b := w.env.Namespace(t, "apply-b", labtest.ServiceAccount("carts"), labtest.Replicas(1))
+	a := w.Env.Namespace(t, "apply-a", labtest.ServiceAccount("carts"), labtest.Replicas(1))
+	b := w.Env.Namespace(t, "apply-b", labtest.ServiceAccount("carts"), labtest.Replicas(1))
 	w.addApp(t, a.Namespace, "orders")
 	w.waitApps(t, map[string][]string{a.Namespace: {"orders"}})
 	file := writeFile(t, fmt.Sprintf(`apiVersion: podid/v1
@@ -177,7 +143,7 @@ entries:
   - {namespace: %[2]s, serviceAccount: carts, role: %[4]s}
 `, a.Namespace, b.Namespace, cartsRole, cartsRole))
 
-	r := w.podid(t, "apply", "-f", file)
+	r := w.Podid(t, "apply", "-f", file)
 	if r.Code != 0 {
 		t.Fatalf("apply: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -209,16 +175,16 @@ entries:
 		}
 	}
 	// One GetRole for the one role named by three entries.
-	if n := w.fake.CallCounts()["iam:GetRole"]; n != 1 {
+	if n := w.Fake.CallCounts()["iam:GetRole"]; n != 1 {
 		t.Errorf("iam:GetRole called %d times for one distinct role, want 1", n)
 	}
 
-	audit := len(w.fake.Audit())
-	r = w.podid(t, "apply", "-f", file, "-o", "json")
+	audit := len(w.Fake.Audit())
+	r = w.Podid(t, "apply", "-f", file, "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("second apply: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := applyDoc(t, r)
 	if len(d.Result.Entries) != 3 {
 		t.Fatalf("result.entries has %d entries, want 3", len(d.Result.Entries))
 	}
@@ -238,8 +204,8 @@ entries:
 			}
 		}
 	}
-	if got := len(w.fake.Audit()); got != audit {
-		t.Errorf("second run changed AWS: audit %d → %d: %+v", audit, got, w.fake.Audit()[audit:])
+	if got := len(w.Fake.Audit()); got != audit {
+		t.Errorf("second run changed AWS: audit %d → %d: %+v", audit, got, w.Fake.Audit()[audit:])
 	}
 }
 
@@ -248,7 +214,7 @@ entries:
 func TestApplyFailedEntryDoesNotStopOthers(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeaws.Faults{})
-	a := w.env.Namespace(t, "apply-f", labtest.ServiceAccount("carts"), labtest.Replicas(1))
+	a := w.Env.Namespace(t, "apply-f", labtest.ServiceAccount("carts"), labtest.Replicas(1))
 	w.addApp(t, a.Namespace, "orders")
 	w.waitApps(t, map[string][]string{a.Namespace: {"orders"}})
 	file := writeFile(t, fmt.Sprintf(`apiVersion: podid/v1
@@ -257,11 +223,11 @@ entries:
   - {namespace: %[1]s, serviceAccount: carts, role: no-such-role}
   - {namespace: %[1]s, serviceAccount: orders, role: %[2]s}
 `, a.Namespace, cartsRole))
-	r := w.podid(t, "apply", "-f", file, "-o", "json")
+	r := w.Podid(t, "apply", "-f", file, "-o", "json")
 	if r.Code == 0 {
 		t.Fatalf("apply with a missing role: exit 0\n%s", r.Stdout)
 	}
-	d := r.doc(t)
+	d := applyDoc(t, r)
 	got := map[string]string{}
 	for _, e := range d.Result.Entries {
 		got[e.ServiceAccount] = e.Result
@@ -311,7 +277,7 @@ func TestApplyMalformedFilesCallNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			file := writeFile(t, tt.src)
-			r := w.podid(t, "apply", "-f", file)
+			r := w.Podid(t, "apply", "-f", file)
 			if r.Code != 2 {
 				t.Errorf("exit %d, want 2\n%s", r.Code, r.Stderr)
 			}
@@ -328,11 +294,11 @@ func TestApplyMalformedFilesCallNothing(t *testing.T) {
 			}
 		})
 	}
-	if n := len(w.fake.CallCounts()); n != 0 {
-		t.Errorf("malformed files reached the fake: %v", w.fake.CallCounts())
+	if n := len(w.Fake.CallCounts()); n != 0 {
+		t.Errorf("malformed files reached the fake: %v", w.Fake.CallCounts())
 	}
-	if n := len(w.fake.Audit()); n != 0 {
-		t.Errorf("malformed files changed AWS: %+v", w.fake.Audit())
+	if n := len(w.Fake.Audit()); n != 0 {
+		t.Errorf("malformed files changed AWS: %+v", w.Fake.Audit())
 	}
 }
 
@@ -340,13 +306,13 @@ func TestApplyMalformedFilesCallNothing(t *testing.T) {
 func TestApplyDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeaws.Faults{})
-	a := w.env.Namespace(t, "apply-d", labtest.ServiceAccount("carts"), labtest.Replicas(1))
+	a := w.Env.Namespace(t, "apply-d", labtest.ServiceAccount("carts"), labtest.Replicas(1))
 	file := writeFile(t, fmt.Sprintf("apiVersion: podid/v1\nkind: PodIdentity\nentries:\n  - {namespace: %s, serviceAccount: carts, role: %s}\n", a.Namespace, cartsRole))
-	before, err := w.env.Client.AppsV1().Deployments(a.Namespace).Get(context.Background(), "app", metav1.GetOptions{})
+	before, err := w.Env.Client.AppsV1().Deployments(a.Namespace).Get(context.Background(), "app", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := w.podid(t, "apply", "-f", file, "--dry-run")
+	r := w.Podid(t, "apply", "-f", file, "--dry-run")
 	if r.Code != 0 {
 		t.Fatalf("dry run: exit %d\n%s", r.Code, r.Stderr)
 	}
@@ -360,10 +326,10 @@ func TestApplyDryRunChangesNothing(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.Stdout)
 		}
 	}
-	if n := len(w.fake.Audit()); n != 0 {
-		t.Errorf("dry run changed AWS: %+v", w.fake.Audit())
+	if n := len(w.Fake.Audit()); n != 0 {
+		t.Errorf("dry run changed AWS: %+v", w.Fake.Audit())
 	}
-	after, err := w.env.Client.AppsV1().Deployments(a.Namespace).Get(context.Background(), "app", metav1.GetOptions{})
+	after, err := w.Env.Client.AppsV1().Deployments(a.Namespace).Get(context.Background(), "app", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +348,7 @@ func TestApplyCallBudgetUnderEKSRateLimit(t *testing.T) {
 	var entries strings.Builder
 	apps := map[string][]string{}
 	for i := 0; i < namespaces; i++ {
-		a := w.env.Namespace(t, fmt.Sprintf("budget%d", i), labtest.ServiceAccount("svc0"), labtest.Replicas(1))
+		a := w.Env.Namespace(t, fmt.Sprintf("budget%d", i), labtest.ServiceAccount("svc0"), labtest.Replicas(1))
 		for j := 0; j < perNS; j++ {
 			name := fmt.Sprintf("svc%d", j)
 			if j > 0 {
@@ -394,19 +360,19 @@ func TestApplyCallBudgetUnderEKSRateLimit(t *testing.T) {
 	}
 	w.waitApps(t, apps)
 	file := writeFile(t, "apiVersion: podid/v1\nkind: PodIdentity\nentries:\n"+entries.String())
-	w.fake.ResetCounts()
+	w.Fake.ResetCounts()
 
-	r := w.podid(t, "apply", "-f", file, "-o", "json")
+	r := w.Podid(t, "apply", "-f", file, "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("apply: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	d := r.doc(t)
+	d := applyDoc(t, r)
 	for _, e := range d.Result.Entries {
 		if e.Result != batch.ResultChanged {
 			t.Errorf("entry %s/%s: %s (%s)", e.Namespace, e.ServiceAccount, e.Result, e.Error)
 		}
 	}
-	counts := w.fake.CallCounts()
+	counts := w.Fake.CallCounts()
 	budget := 2*namespaces*perNS + 2*namespaces
 	if n := eksCalls(counts); n > budget {
 		t.Errorf("EKS saw %d requests for %d workloads in %d namespaces; budget %d: %v", n, namespaces*perNS, namespaces, budget, counts)

@@ -28,13 +28,15 @@ type Result struct {
 	Code   int
 	Stdout string
 	Stderr string
+	// Calls are the API calls podid's clients made.
+	Calls *awsapi.CallCounter
 }
 
 // Doc parses stdout as exactly one -o json document.
 func (r Result) Doc(t testing.TB) cmdutil.Document {
 	t.Helper()
 	var d cmdutil.Document
-	r.decode(t, &d)
+	r.Decode(t, &d)
 	return d
 }
 
@@ -42,11 +44,12 @@ func (r Result) Doc(t testing.TB) cmdutil.Document {
 func (r Result) Raw(t testing.TB) map[string]any {
 	t.Helper()
 	var d map[string]any
-	r.decode(t, &d)
+	r.Decode(t, &d)
 	return d
 }
 
-func (r Result) decode(t testing.TB, v any) {
+// Decode parses stdout as exactly one JSON document into v.
+func (r Result) Decode(t testing.TB, v any) {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(r.Stdout))
 	if err := dec.Decode(v); err != nil {
@@ -91,7 +94,8 @@ func (w *World) Podid(t testing.TB, args ...string) Result {
 	t.Helper()
 	ios, _, out, errOut := iostreams.Test()
 	f := cmdutil.NewFactory(ios, "test")
-	f.SetAWS(awsapi.New(labtest.AWSConfig(w.Fake.URL()), nil))
+	clients := awsapi.New(labtest.AWSConfig(w.Fake.URL()), nil)
+	f.SetAWS(clients)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	timeout := w.Timeout
@@ -100,7 +104,7 @@ func (w *World) Podid(t testing.TB, args ...string) Result {
 	}
 	full := append([]string{"--kubeconfig", w.Env.Kubeconfig, "--cluster", "eks-workshop", "--timeout", timeout}, args...)
 	code := app.RunWith(ctx, f, full)
-	r := Result{Code: code, Stdout: out.String(), Stderr: errOut.String()}
+	r := Result{Code: code, Stdout: out.String(), Stderr: errOut.String(), Calls: clients.Calls}
 	if testing.Verbose() {
 		t.Logf("podid %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.Stdout, r.Stderr)
 	}
