@@ -11,27 +11,39 @@ import (
 	"github.com/podid/podid/internal/lab/labtest"
 )
 
-// killPoint is a moment in `podid enable` recognised by a plain stderr line.
+// killPoint is a moment in `podid enable` recognised by a plain stderr
+// line: the step's mark ("•" working, "✓" done), its name, and a phrase.
 type killPoint struct {
 	name   string
-	prefix string // the stderr line starts with this
+	mark   string
+	step   string
+	phrase string // "" = any line of that mark and step
 	during string // the step the interrupted run must name ("" = not asserted: the run may have moved on)
+}
+
+func (k killPoint) matches(line string) bool {
+	rest, ok := strings.CutPrefix(line, k.mark+" ")
+	if !ok {
+		return false
+	}
+	f := strings.Fields(rest)
+	return len(f) > 0 && f[0] == k.step && strings.Contains(rest, k.phrase)
 }
 
 // killPoints: after each step, and inside each wait. The fake's add-on delay
 // and propagation delay are long enough that the waits are really waiting
 // when the line appears.
 var killPoints = []killPoint{
-	{"after cluster", "✓ cluster", ""},
-	{"in add-on CREATING wait", "• install-agent  add-on eks-pod-identity-agent CREATING", "install-agent"},
-	{"in agent DaemonSet wait", "• install-agent  DaemonSet", ""},
-	{"after install-agent", "✓ install-agent", ""},
-	{"after verify-role", "✓ verify-role", ""},
-	{"after associate", "✓ associate", ""},
-	{"in propagation wait", "• propagation", "propagation"},
-	{"after propagation", "✓ propagation", ""},
-	{"at restart patch", "• restart        restarting", ""},
-	{"in rollout wait", "• restart        deployment/app: Waiting", ""},
+	{"after cluster", "✓", "cluster", "", ""},
+	{"in add-on CREATING wait", "•", "install-agent", "CREATING", "install-agent"},
+	{"in agent DaemonSet wait", "•", "install-agent", "DaemonSet", ""},
+	{"after install-agent", "✓", "install-agent", "", ""},
+	{"after verify-role", "✓", "verify-role", "", ""},
+	{"after associate", "✓", "associate", "", ""},
+	{"in propagation wait", "•", "propagation", "", "propagation"},
+	{"after propagation", "✓", "propagation", "", ""},
+	{"at restart patch", "•", "restart", "restarting", ""},
+	{"in rollout wait", "•", "restart", "Waiting for deployment", ""},
 }
 
 func crashOpts() fakeaws.Options {
@@ -60,10 +72,10 @@ func crashAndRerun(t *testing.T, kp killPoint, sig syscall.Signal) {
 	before, _ := w.restarts(t)
 
 	p := startPodid(t, env, args...)
-	line, ok := p.waitLine(func(l string) bool { return strings.HasPrefix(l, kp.prefix) }, 3*time.Minute)
+	line, ok := p.waitLine(kp.matches, 3*time.Minute)
 	if !ok {
 		r, _ := p.wait(time.Minute)
-		t.Fatalf("podid never printed a line starting %q (exit %d):\n%s", kp.prefix, r.Code, r.Stderr)
+		t.Fatalf("podid never printed a %q line of step %s with %q (exit %d):\n%s", kp.mark, kp.step, kp.phrase, r.Code, r.Stderr)
 	}
 	p.signal(sig)
 	r, ok := p.wait(2 * time.Minute)
