@@ -57,8 +57,9 @@ func BenchmarkPodid(b *testing.B) {
 	fmt.Fprintf(os.Stdout, "written to %s/latest.txt and latest.json\n", dir)
 }
 
-func benchCtx(b *testing.B) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+// benchCtx bounds one scenario (all its repetitions).
+func benchCtx(b *testing.B, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	b.Cleanup(cancel)
 	return ctx
 }
@@ -152,7 +153,7 @@ func sdkAddonWait(ctx context.Context, tb testing.TB, r *rig, delay time.Duratio
 }
 
 func benchAddonWait(b *testing.B, r *rig, rep *report) {
-	ctx := benchCtx(b)
+	ctx := benchCtx(b, 10*time.Minute)
 	var podid, sdk []addonWait
 	for b.Loop() {
 		p, err := podidAddonWait(ctx, b, r, addonDelay)
@@ -218,7 +219,7 @@ func benchAddonWait(b *testing.B, r *rig, rep *report) {
 }
 
 func benchAssocRestart(b *testing.B, r *rig, rep *report) {
-	ctx := benchCtx(b)
+	ctx := benchCtx(b, 10*time.Minute)
 	w := r.newWorld(b, fakeaws.Options{AddonDelay: 100 * time.Millisecond, PropagationDelay: propagationDelay})
 	var after, total []time.Duration
 	var calls []int
@@ -327,7 +328,7 @@ func (r *rig) nextRestartSecond(ctx context.Context, ns, deploy string) error {
 }
 
 func benchRestart(b *testing.B, r *rig, rep *report) {
-	ctx := benchCtx(b)
+	ctx := benchCtx(b, 10*time.Minute)
 	const ns, sa, deploy = "carts", "carts", "carts"
 	w := r.newWorld(b, fakeaws.Options{AddonDelay: 100 * time.Millisecond, PropagationDelay: 100 * time.Millisecond})
 	if err := w.associate(ctx, ns, sa); err != nil {
@@ -392,7 +393,7 @@ func benchRestart(b *testing.B, r *rig, rep *report) {
 }
 
 func benchEnable(b *testing.B, r *rig, rep *report) {
-	ctx := benchCtx(b)
+	ctx := benchCtx(b, 10*time.Minute)
 	var walls, rollouts []time.Duration
 	var calls []int
 	var lastCalls map[string]int
@@ -446,7 +447,7 @@ func benchEnable(b *testing.B, r *rig, rep *report) {
 }
 
 func benchStartup(b *testing.B, rep *report) {
-	ctx := benchCtx(b)
+	ctx := benchCtx(b, 10*time.Minute)
 	bin, kc := podidBinary(b), kubectlBinary(b)
 	const perLoop = 5
 	var help, version, kubectl []time.Duration
