@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,11 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/lab"
@@ -99,11 +98,15 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "no workload uses the service account", args: []string{"--ns", fx.good.Namespace, "--sa", "lonely", "--role", lab.CartsRole}, code: 3, wants: []string{"lonely"}},
 		{name: "missing workload named", args: append(append([]string{}, good...), "--workload", "deployment/nosuch"), code: 1, wants: []string{"deployment/nosuch", "not found", "workloads there: deployment/app"}},
 		{name: "trust without sts:TagSession", args: roleFlag("no-tag-session"),
-			setup: func(t *testing.T, w *world) { w.fake.PutRole(fakeaws.Role{Name: "no-tag-session", TrustPolicy: noTagSessionTrust}) },
-			code:  3, wants: []string{"sts:TagSession", "--fix"}},
+			setup: func(t *testing.T, w *world) {
+				w.fake.PutRole(fakeaws.Role{Name: "no-tag-session", TrustPolicy: noTagSessionTrust})
+			},
+			code: 3, wants: []string{"sts:TagSession", "--fix"}},
 		{name: "trust with a Deny", args: roleFlag("denied-pods"),
-			setup: func(t *testing.T, w *world) { w.fake.PutRole(fakeaws.Role{Name: "denied-pods", TrustPolicy: denyTrust}) },
-			code:  3, wants: []string{"Deny", "NoPods"}},
+			setup: func(t *testing.T, w *world) {
+				w.fake.PutRole(fakeaws.Role{Name: "denied-pods", TrustPolicy: denyTrust})
+			},
+			code: 3, wants: []string{"Deny", "NoPods"}},
 		{name: "role in another account without a target role", args: roleFlag("arn:aws:iam::999999999999:role/remote"), code: 3, wants: []string{"999999999999", "--target-role-arn"}},
 		{name: "association exists to another role", args: roleFlag(lab.CartsRole),
 			setup: func(t *testing.T, w *world) {
@@ -335,13 +338,18 @@ func agentNotReady(t *testing.T, env *labtest.Env, app *labtest.App) {
 	name := fmt.Sprintf("kwok-nokubelet-%d", time.Now().UnixNano()%100000)
 	taint := corev1.Taint{Key: "reliability/no-kubelet", Value: "true", Effect: corev1.TaintEffectNoSchedule}
 	createNode(t, env, name, nil, []corev1.Taint{taint}, false)
-	n, err := env.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	// The node controller writes the node too: retry on conflicts.
+	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		n, err := env.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+		_, err = env.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
-	if _, err := env.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("mark node %s Ready: %v", name, err)
 	}
 	// Wait until the DaemonSet controller has placed a pod on the node.
 	deadline := time.Now().Add(60 * time.Second)
@@ -378,6 +386,4 @@ func agentNotReady(t *testing.T, env *labtest.Env, app *labtest.App) {
 	if !equalRVs(got, rvs) {
 		t.Errorf("Kubernetes objects changed:\nbefore %v\nafter  %v", rvs, got)
 	}
-	var _ *appsv1.DaemonSet = ds
-	_ = os.Getenv
 }
