@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X github.com/podid/podid/internal/app.Version=$(VERSION)
 export GOTOOLCHAIN := local
 export GOFLAGS := -modcacherw -buildvcs=false
 
-.PHONY: all build podid podid-lab lab lab-down demo test test-short vet fmt bench clean
+.PHONY: all build podid podid-lab lab lab-down demo test test-short vet fmt bench clean fuzz-smoke
 
 all: build
 
@@ -43,9 +43,21 @@ demo: build lab
 	echo; echo "The lab is still running. Use it:  eval \"\$$($(BIN)/podid-lab env --dir $(LAB))\""; \
 	echo "Stop it:                            make lab-down"
 
-## test: vet, then every test including the lab integration tests (builds the lab binaries once, cached)
+## test: vet, then every test including the lab integration tests (builds the lab binaries once, cached),
+## with the race detector (the lab tests wait on the control plane, so -race costs them little)
 test: vet
-	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+## fuzz-smoke: every fuzz target for FUZZTIME each (CI runs it; seed corpora also run in make test)
+FUZZTIME ?= 5s
+fuzz-smoke:
+	@set -euo pipefail; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' internal cmd); do \
+	  pkg=./$$(dirname $$f); \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 ## test-short: the quick loop; skips the lab tests (and says so)
 test-short:
