@@ -127,5 +127,9 @@ func failed(name string, err error, d time.Duration) Report {
 			hint = TimeoutHint
 		}
 	}
+	if errors.Is(err, context.Canceled) && fail.KindOf(err) == fail.KindInterrupted {
+		// The step's own hint (often "raise --timeout") does not fit an interruption.
+		hint = InterruptedHint
+	}
 	return Report{Name: name, Status: Failed, Error: msg, Hint: hint, Duration: d, Seconds: d.Seconds()}
 }
