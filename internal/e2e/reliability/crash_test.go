@@ -102,6 +102,9 @@ func crashAndRerun(t *testing.T, kp killPoint, sig syscall.Signal) {
 				t.Errorf("exit %d after SIGINT, want 130\n%s", r.Code, r.Stderr)
 			}
 			mustContain(t, "stderr", r.Stderr, "interrupted", "run the same command again")
+			if strings.Contains(r.Stderr, "raise --timeout") {
+				t.Errorf("an interrupted run hints at --timeout:\n%s", r.Stderr)
+			}
 			if kp.during != "" {
 				mustContain(t, "stderr", r.Stderr, "interrupted during "+kp.during)
 			}
