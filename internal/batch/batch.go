@@ -26,7 +26,7 @@ import (
 
 // Defaults.
 const (
-	DefaultConcurrency = 8
+	DefaultConcurrency = 16
 	// DefaultEKSRate is podid's own EKS request rate (requests/s, all
 	// entries together). EKS throttles per account and API; staying under 10
 	// leaves room for other clients of the account.
@@ -108,19 +108,31 @@ func Run(ctx context.Context, sess *cmdutil.Session, file *manifest.File, o Opti
 			Association: "-", Restart: "-", Result: ResultSkipped, Steps: []step.Report{}}
 	}
 
-	// The add-on: once for the whole run.
+	// The add-on: once for the whole run. Its check (read-only) runs first,
+	// so a broken add-on stops the run before anything changes; its apply
+	// (create, wait for ACTIVE and the DaemonSet) then runs alongside the
+	// entries, whose role checks, associations and propagation do not need
+	// the agent. Only their restarts wait for it: new pods get credentials
+	// from the agent on their node.
 	agentFlow, err := flow.New(flow.Options{AddonVersion: o.AddonVersion}, false)
 	if err != nil {
 		return rep, err
 	}
 	agentFlow.Bind(&shared)
-	rep.Agent, err = step.Runner{DryRun: o.DryRun, Sink: o.AgentSink}.Run(ctx, []step.Step{agentFlow.Agent()})
-	if err != nil {
+	agentStep := agentFlow.Agent()
+	if _, err := agentStep.Check(ctx); err != nil {
+		rep.Agent = []step.Report{{Name: agentStep.Name(), Status: step.Failed, Error: err.Error(), Hint: fail.HintOf(err)}}
+		o.AgentSink.Start(agentStep.Name()).Done(rep.Agent[0])
 		for i := range rep.Entries {
 			rep.Entries[i].Error = "not run: the eks-pod-identity-agent add-on step failed"
 		}
 		return rep, err
 	}
+	agent := &agentGate{done: make(chan struct{})}
+	go func() {
+		defer close(agent.done)
+		rep.Agent, agent.err = step.Runner{DryRun: o.DryRun, Sink: o.AgentSink}.Run(ctx, []step.Step{agentStep})
+	}()
 
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, o.Concurrency)
@@ -138,10 +150,14 @@ func Run(ctx context.Context, sess *cmdutil.Session, file *manifest.File, o Opti
 			}
 			defer func() { <-sem }()
 			sink := &prefixSink{w: o.Log, mu: mu, prefix: e.Key(), color: o.Color}
-			rep.Entries[i] = runEntry(ctx, &shared, e, o.DryRun, sink, rep.Entries[i])
+			rep.Entries[i] = runEntry(ctx, &shared, e, o.DryRun, sink, rep.Entries[i], agent)
 		}()
 	}
 	wg.Wait()
+	<-agent.done
+	if agent.err != nil {
+		return rep, agent.err
+	}
 	return rep, summarize(rep)
 }
 
@@ -156,7 +172,7 @@ func EntryOptions(e manifest.Entry) flow.Options {
 	}
 }
 
-func runEntry(ctx context.Context, sess *cmdutil.Session, e manifest.Entry, dryRun bool, sink step.Sink, r EntryReport) EntryReport {
+func runEntry(ctx context.Context, sess *cmdutil.Session, e manifest.Entry, dryRun bool, sink step.Sink, r EntryReport, agent *agentGate) EntryReport {
 	start := time.Now()
 	defer func() { r.Seconds = time.Since(start).Seconds() }()
 	fl, err := flow.New(EntryOptions(e), true)
@@ -165,7 +181,7 @@ func runEntry(ctx context.Context, sess *cmdutil.Session, e manifest.Entry, dryR
 		return r
 	}
 	fl.Bind(sess)
-	steps := []step.Step{fl.Role(), fl.Associate(), fl.Propagation(false), fl.Restart()}
+	steps := []step.Step{fl.Role(), fl.Associate(), fl.Propagation(false), agent.gate(fl.Restart())}
 	reps, err := step.Runner{DryRun: dryRun, Sink: sink}.Run(ctx, steps)
 	r.Steps = reps
 	describe(&r, reps)
@@ -325,4 +341,49 @@ func WriteTable(w io.Writer, rep Report) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\n", e.Namespace, e.ServiceAccount, e.Role, assoc, e.Restart, e.Result, e.Seconds)
 	}
 	_ = tw.Flush()
+}
+
+// agentGate holds back the restarts until the shared add-on step is done.
+type agentGate struct {
+	done chan struct{}
+	err  error
+}
+
+func (g *agentGate) wait(ctx context.Context) error {
+	select {
+	case <-g.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if g.err != nil {
+		return fmt.Errorf("not restarted: the eks-pod-identity-agent add-on step failed: %w", g.err)
+	}
+	return nil
+}
+
+// gate wraps a step whose changes need the agent.
+func (g *agentGate) gate(s step.Step) step.Step { return &gated{Step: s, g: g} }
+
+type gated struct {
+	step.Step
+	g *agentGate
+}
+
+func (s *gated) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
+	progress.Waiting("the eks-pod-identity-agent add-on and its DaemonSet")
+	if err := s.g.wait(ctx); err != nil {
+		return step.Result{}, err
+	}
+	return s.Step.Apply(ctx, p, progress)
+}
+
+func (s *gated) Verify(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
+	v, ok := s.Step.(step.Verifier)
+	if !ok {
+		return step.Result{}, nil
+	}
+	if err := s.g.wait(ctx); err != nil {
+		return step.Result{}, err
+	}
+	return v.Verify(ctx, p, progress)
 }

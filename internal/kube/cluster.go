@@ -28,8 +28,8 @@ import (
 // namespace's workloads and watching a rollout never queue, still polite to
 // a shared apiserver.
 const (
-	DefaultQPS   = 50
-	DefaultBurst = 100
+	DefaultQPS   = 100
+	DefaultBurst = 300
 )
 
 // Cluster is a loaded kubeconfig: the REST config, a client built from it and

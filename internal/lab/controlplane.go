@@ -341,6 +341,11 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 			"--service-account-private-key-file=" + saKey,
 			"--root-ca-file=" + s.CAFile,
 			"--service-cluster-ip-range=10.96.0.0/16",
+			// The default client limits (20 QPS, burst 30) make 50
+			// simultaneous rollouts queue in the controller-manager itself;
+			// a managed control plane is not throttled that low.
+			"--kube-api-qps=100",
+			"--kube-api-burst=200",
 		}},
 		{"kube-scheduler", BinScheduler, []string{
 			"--kubeconfig=" + s.Kubeconfig, "--secure-port=0", "--leader-elect=false",
