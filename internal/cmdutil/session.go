@@ -3,9 +3,11 @@ package cmdutil
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/podid/podid/internal/awsapi"
+	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/podidentity"
 	"github.com/podid/podid/internal/step"
@@ -51,12 +53,20 @@ func (f *Factory) connect(ctx context.Context, needKube bool) (*Session, string,
 	if !needKube {
 		return s, msg, nil
 	}
+	// Kubernetes hints name the cluster generically; name this one.
+	named := func(err error) error {
+		h := fail.HintOf(err)
+		if !strings.Contains(h, "<cluster>") {
+			return err
+		}
+		return fail.WithHint(err, strings.ReplaceAll(h, "<cluster>", info.Name+" --region "+clients.Region()))
+	}
 	kc, err := f.Kube()
 	if err != nil {
-		return nil, "", err
+		return nil, "", named(err)
 	}
 	if err := kube.SameCluster(kc.Server, kc.CAData, info.Endpoint, info.CAData); err != nil {
-		return nil, "", err
+		return nil, "", named(err)
 	}
 	s.Kube = kc
 	return s, msg + fmt.Sprintf("; kube context %q points at it", kc.Context), nil

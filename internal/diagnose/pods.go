@@ -89,7 +89,9 @@ func checkWorkloads(ctx context.Context, r *Report, d Deps, o Options, assoc *po
 			p := &pods[i]
 			in := kube.CheckInjection(p)
 			pi := PodInfo{Workload: w.Ref(), Name: p.Name, Node: p.Spec.NodeName, Created: p.CreationTimestamp.UTC(), Injected: in.Injected()}
-			pi.CreatedBeforeAssociation = !since.IsZero() && p.CreationTimestamp.Time.Before(since)
+			// creationTimestamp has one-second resolution: a pod created in
+			// the same second as the association is not "before" it.
+			pi.CreatedBeforeAssociation = !since.IsZero() && p.CreationTimestamp.Time.Before(since.Truncate(time.Second))
 			if !pi.Injected {
 				pi.Problems = append(pi.Problems, "no Pod Identity injection: "+strings.Join(in.Missing, ", "))
 				name := p.Name

@@ -250,7 +250,7 @@ func TestWrongClusterRefused(t *testing.T) {
 	if r.Code != 3 {
 		t.Fatalf("exit %d, want 3\n%s", r.Code, r.Stderr)
 	}
-	mustContain(t, "stderr", r.Stderr, "ABCDEF0123456789.gr7", w.Env.Server, "--context")
+	mustContain(t, "stderr", r.Stderr, "ABCDEF0123456789.gr7", w.Env.Server, "--context", "update-kubeconfig --name prod --region us-west-2")
 	if w.AuditLen() != 0 || w.Generation(t) != gen {
 		t.Fatal("something changed")
 	}

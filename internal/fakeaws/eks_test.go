@@ -688,3 +688,23 @@ func TestPropagationDelay(t *testing.T) {
 		t.Errorf("last identities (-want +got):\n%s", diff)
 	}
 }
+
+// EKS is regional: from another region the cluster does not exist.
+func TestOtherRegionHasNoClusters(t *testing.T) {
+	t.Parallel()
+	c := start(t, Options{})
+	ctx := context.Background()
+	other := func(o *eks.Options) { o.Region = "eu-west-1" }
+	_, err := c.eks.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(testCluster)}, other)
+	var nf *ekstypes.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		t.Fatalf("DescribeCluster from eu-west-1: err = %v, want ResourceNotFoundException", err)
+	}
+	list, err := c.eks.ListClusters(ctx, &eks.ListClustersInput{}, other)
+	if err != nil || len(list.Clusters) != 0 {
+		t.Fatalf("ListClusters from eu-west-1 = %v, %v; want none", list, err)
+	}
+	if _, err := c.eks.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(testCluster)}); err != nil {
+		t.Fatalf("from us-west-2: %v", err)
+	}
+}

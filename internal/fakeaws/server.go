@@ -303,9 +303,16 @@ func newRequestID() string {
 // serviceFromAuth returns the service and access key id of the SigV4
 // credential scope: Credential=AKID/date/region/service/aws4_request.
 func serviceFromAuth(h string) (service, akid string) {
+	service, akid, _ = credentialScope(h)
+	return service, akid
+}
+
+// credentialScope returns the service, access key id and region of the
+// SigV4 credential scope.
+func credentialScope(h string) (service, akid, region string) {
 	i := strings.Index(h, "Credential=")
 	if i < 0 {
-		return "", ""
+		return "", "", ""
 	}
 	cred := h[i+len("Credential="):]
 	if j := strings.IndexAny(cred, ", "); j >= 0 {
@@ -313,9 +320,9 @@ func serviceFromAuth(h string) (service, akid string) {
 	}
 	parts := strings.Split(cred, "/")
 	if len(parts) < 5 {
-		return "", ""
+		return "", "", ""
 	}
-	return parts[3], parts[0]
+	return parts[3], parts[0], parts[2]
 }
 
 // ServeHTTP routes by the SigV4 credential scope (and /_fake/ for admin).
@@ -326,7 +333,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	reqID := newRequestID()
 	w.Header().Set("X-Amzn-RequestId", reqID)
-	service, akid := serviceFromAuth(hr.Header.Get("Authorization"))
+	service, akid, region := credentialScope(hr.Header.Get("Authorization"))
 	body, err := io.ReadAll(io.LimitReader(hr.Body, 10<<20))
 	if err != nil {
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
@@ -384,6 +391,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if h == nil {
 		s.writeError(w, r, reqID, unknownOperation(r))
 		return
+	}
+	// EKS is regional: the fake's clusters live in its one region only.
+	if service == "eks" && region != "" && region != s.opts.Region {
+		if len(r.path) >= 2 && r.path[0] == "clusters" {
+			s.writeError(w, r, reqID, clusterNotFound(r.path[1]))
+			return
+		}
+		if r.operation == "ListClusters" {
+			writeJSON(w, http.StatusOK, map[string]any{"clusters": []string{}})
+			return
+		}
 	}
 	resp, target, aerr := h(ctx, r)
 	if aerr != nil {

@@ -88,6 +88,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "target role ARN malformed", args: append(append([]string{}, good...), "--target-role-arn", "arn:aws:s3:::bucket"), code: 2, wants: []string{"invalid --target-role-arn", "arn:aws:s3:::bucket"}},
 		{name: "timeout zero", args: append(append([]string{}, good...), "--timeout", "0"), code: 2, wants: []string{"--timeout"}},
 		{name: "timeout negative", args: append(append([]string{}, good...), "--timeout", "-5s"), code: 2, wants: []string{"--timeout"}},
+		{name: "cluster in another region", args: append([]string{"--cluster", "eks-workshop", "--region", "eu-west-1"}, good...), code: 1, wants: []string{"not found in eu-west-1", "--region"},
+			proc: func(env []string) []string { return env }},
 		{name: "region malformed", args: append(append([]string{}, good...), "--region", "us_west_2"), code: 2, wants: []string{"--region"}},
 		{name: "misspelt flag", args: append(append([]string{}, good...), "--namespce", "carts"), code: 2, wants: []string{"unknown flag"}},
 		{name: "workload without a name", args: append(append([]string{}, good...), "--workload", "deployment/"), code: 2, wants: []string{`"deployment/"`, "deployment/NAME"}},

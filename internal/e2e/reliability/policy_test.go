@@ -24,9 +24,9 @@ func readmePolicy(t *testing.T) map[string]any {
 		t.Fatal(err)
 	}
 	s := string(b)
-	i := strings.Index(s, "## The IAM policy podid needs")
+	i := strings.Index(s, "## IAM policy for podid")
 	if i < 0 {
-		t.Fatal("README.md has no section \"The IAM policy podid needs\"")
+		t.Fatal("README.md has no section \"IAM policy for podid\"")
 	}
 	s = s[i:]
 	start := strings.Index(s, "```json\n")
