@@ -41,7 +41,8 @@ func FuzzParseManifest(f *testing.F) {
 		if !errors.As(err, &me) || len(me.Problems) == 0 || file != nil {
 			t.Fatalf("Parse = %v, %v", file, err)
 		}
-		lines := strings.Count(string(data), "\n") + 1
+		// YAML (like most editors) breaks lines at \n, \r\n and a lone \r.
+		lines := strings.Count(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n") + strings.Count(strings.ReplaceAll(string(data), "\r\n", ""), "\r") + 1
 		for _, p := range me.Problems {
 			if p.Line < 0 || p.Line > lines+1 || p.Col < 0 {
 				t.Fatalf("problem outside the input (%d lines): %+v", lines, p)
