@@ -14,6 +14,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/podid/podid/internal/app"
 	"github.com/podid/podid/internal/awsapi"
 	"github.com/podid/podid/internal/cmdutil"
@@ -67,6 +69,9 @@ type World struct {
 	App  *labtest.App
 	// Timeout is passed as --timeout (default 2m).
 	Timeout string
+	// Config makes the SDK configuration for the fake's URL (default
+	// labtest.AWSConfig: quick retries).
+	Config func(url string) aws.Config
 }
 
 // FastOpts are fake delays short enough for tests: 100 ms add-on, 300 ms
@@ -92,11 +97,21 @@ func New(t testing.TB, opts fakeaws.Options, prefix string, nsOpts ...labtest.Na
 // world's fake.
 func (w *World) Podid(t testing.TB, args ...string) Result {
 	t.Helper()
+	cfg := labtest.AWSConfig
+	if w.Config != nil {
+		cfg = w.Config
+	}
+	return w.PodidCfg(t, cfg(w.Fake.URL()), args...)
+}
+
+// PodidCfg is Podid with the given SDK configuration.
+func (w *World) PodidCfg(t testing.TB, cfg aws.Config, args ...string) Result {
+	t.Helper()
 	ios, _, out, errOut := iostreams.Test()
 	f := cmdutil.NewFactory(ios, "test")
-	clients := awsapi.New(labtest.AWSConfig(w.Fake.URL()), nil)
+	clients := awsapi.New(cfg, nil)
 	f.SetAWS(clients)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	timeout := w.Timeout
 	if timeout == "" {
@@ -178,6 +193,17 @@ func (w *World) InjectedPods(t testing.TB) (injected, total int) {
 		total++
 	}
 	return injected, total
+}
+
+// Audited counts the accepted mutating calls of operation op.
+func (w *World) Audited(op string) int {
+	n := 0
+	for _, e := range w.Fake.Audit() {
+		if e.Operation == op {
+			n++
+		}
+	}
+	return n
 }
 
 // AuditLen is the number of mutating calls the fake accepted.

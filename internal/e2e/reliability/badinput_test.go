@@ -72,7 +72,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	good := []string{"--ns", fx.good.Namespace, "--sa", "carts"}
 	roleFlag := func(r string) []string { return append(append([]string{}, good...), "--role", r) }
 	denied := func(action string) func(t *testing.T, w *world) {
-		return func(t *testing.T, w *world) { w.fake.SetCallerPolicy(withoutAction(t, action)) }
+		return func(t *testing.T, w *world) { w.Fake.SetCallerPolicy(withoutAction(t, action)) }
 	}
 	cases := []badCase{
 		// usage: malformed values (exit 2)
@@ -101,34 +101,34 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "missing workload named", args: append(append([]string{}, good...), "--workload", "deployment/nosuch"), code: 1, wants: []string{"deployment/nosuch", "not found", "workloads there: deployment/app"}},
 		{name: "trust without sts:TagSession", args: roleFlag("no-tag-session"),
 			setup: func(t *testing.T, w *world) {
-				w.fake.PutRole(fakeaws.Role{Name: "no-tag-session", TrustPolicy: noTagSessionTrust})
+				w.Fake.PutRole(fakeaws.Role{Name: "no-tag-session", TrustPolicy: noTagSessionTrust})
 			},
 			code: 3, wants: []string{"sts:TagSession", "--fix"}},
 		{name: "trust with a Deny", args: roleFlag("denied-pods"),
 			setup: func(t *testing.T, w *world) {
-				w.fake.PutRole(fakeaws.Role{Name: "denied-pods", TrustPolicy: denyTrust})
+				w.Fake.PutRole(fakeaws.Role{Name: "denied-pods", TrustPolicy: denyTrust})
 			},
 			code: 3, wants: []string{"Deny", "NoPods"}},
 		{name: "role in another account without a target role", args: roleFlag("arn:aws:iam::999999999999:role/remote"), code: 3, wants: []string{"999999999999", "--target-role-arn"}},
 		{name: "association exists to another role", args: roleFlag(lab.CartsRole),
 			setup: func(t *testing.T, w *world) {
-				arn := w.fake.PutRole(fakeaws.Role{Name: "carts-previous", TrustPolicy: lab.PodIdentityTrust})
+				arn := w.Fake.PutRole(fakeaws.Role{Name: "carts-previous", TrustPolicy: lab.PodIdentityTrust})
 				createAssociation(t, w, fx.good.Namespace, "carts", arn)
 			},
 			code: 1, wants: []string{"carts-previous", "--update"}},
 		{name: "add-on CREATE_FAILED", args: good,
 			setup: func(t *testing.T, w *world) {
-				w.fake.ForceAddonStatus(lab.WorkshopCluster, fakeaws.AgentAddonName, "CREATE_FAILED", fakeaws.HealthIssue{Code: "ConfigurationConflict", Message: "conflicts with existing DaemonSet"})
+				w.Fake.ForceAddonStatus(lab.WorkshopCluster, fakeaws.AgentAddonName, "CREATE_FAILED", fakeaws.HealthIssue{Code: "ConfigurationConflict", Message: "conflicts with existing DaemonSet"})
 			},
 			code: 1, wants: []string{"CREATE_FAILED", "ConfigurationConflict"}},
 		{name: "add-on DEGRADED", args: good,
 			setup: func(t *testing.T, w *world) {
-				w.fake.ForceAddonStatus(lab.WorkshopCluster, fakeaws.AgentAddonName, "DEGRADED", fakeaws.HealthIssue{Code: "InsufficientNumberOfReplicas", Message: "1 of 3 pods ready"})
+				w.Fake.ForceAddonStatus(lab.WorkshopCluster, fakeaws.AgentAddonName, "DEGRADED", fakeaws.HealthIssue{Code: "InsufficientNumberOfReplicas", Message: "1 of 3 pods ready"})
 			},
 			code: 1, wants: []string{"DEGRADED", "InsufficientNumberOfReplicas"}},
 		{name: "kubeconfig points at another cluster", args: append([]string{"--cluster", "other-cluster"}, good...),
 			setup: func(t *testing.T, w *world) {
-				w.fake.AddCluster(fakeaws.Cluster{Name: "other-cluster", Version: "1.35", PlatformVersion: "eks.5",
+				w.Fake.AddCluster(fakeaws.Cluster{Name: "other-cluster", Version: "1.35", PlatformVersion: "eks.5",
 					Endpoint: "https://0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com", CAData: "TUlTTUFUQ0g="})
 			},
 			code: 3, wants: []string{"0123456789ABCDEF.gr7", "update-kubeconfig"}},
@@ -157,7 +157,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			}},
 		{name: "a timeout", args: append(append([]string{}, good...), "--timeout", "3s"),
 			setup: func(t *testing.T, w *world) {
-				w.fake.SetFaults(fakeaws.Faults{Latency: 5 * time.Second})
+				w.Fake.SetFaults(fakeaws.Faults{Latency: 5 * time.Second})
 			},
 			code: 4, wants: []string{"timed out", "--timeout"}},
 
@@ -189,22 +189,22 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 func runBadCase(t *testing.T, env *labtest.Env, tc badCase) {
-	w := &world{env: env, fake: env.NewFake(t, fastOpts())}
+	w := &world{Env: env, Fake: env.NewFake(t, fastOpts()), Config: awsConfig, Timeout: "10m"}
 	if tc.setup != nil {
 		tc.setup(t, w)
 	}
-	base := len(w.fake.Audit())
+	base := len(w.Fake.Audit())
 	var r result
 	switch {
 	case tc.proc != nil:
-		e := tc.proc(procEnv(env.Kubeconfig, w.fake.URL()))
+		e := tc.proc(procEnv(env.Kubeconfig, w.Fake.URL()))
 		r = runPodid(t, e, 2*time.Minute, append([]string{"enable"}, tc.args...)...)
 	default:
-		cfg := awsConfig(w.fake.URL())
+		cfg := awsConfig(w.Fake.URL())
 		if tc.creds != nil {
 			cfg.Credentials = tc.creds
 		}
-		r = w.podidCfg(t, cfg, append([]string{"enable"}, tc.args...)...)
+		r = w.PodidCfg(t, cfg, append([]string{"enable"}, tc.args...)...)
 	}
 	want := tc.code
 	if tc.ok {
@@ -213,11 +213,11 @@ func runBadCase(t *testing.T, env *labtest.Env, tc badCase) {
 	if r.Code != want {
 		t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.Code, want, r.Stdout, r.Stderr)
 	}
-	mustContain(t, "output", r.all(), tc.wants...)
+	mustContain(t, "output", all(r), tc.wants...)
 	if !tc.ok {
 		mustContain(t, "stderr", r.Stderr, "hint:")
 	}
-	if a := w.fake.Audit(); len(a) != base {
+	if a := w.Fake.Audit(); len(a) != base {
 		t.Errorf("AWS changed: %+v", a[base:])
 	}
 }
@@ -225,7 +225,7 @@ func runBadCase(t *testing.T, env *labtest.Env, tc badCase) {
 // createAssociation creates an association through the API (a setup step).
 func createAssociation(t *testing.T, w *world, ns, sa, roleArn string) {
 	t.Helper()
-	client := eks.NewFromConfig(awsConfig(w.fake.URL()))
+	client := eks.NewFromConfig(awsConfig(w.Fake.URL()))
 	_, err := client.CreatePodIdentityAssociation(context.Background(), &eks.CreatePodIdentityAssociationInput{
 		ClusterName: aws.String(lab.WorkshopCluster), Namespace: aws.String(ns), ServiceAccount: aws.String(sa), RoleArn: aws.String(roleArn),
 	})
@@ -329,8 +329,8 @@ func agentNotReady(t *testing.T, env *labtest.Env, app *labtest.App) {
 	ds, err := env.Client.AppsV1().DaemonSets("kube-system").Get(ctx, "eks-pod-identity-agent", metav1.GetOptions{})
 	if err != nil {
 		// No earlier test created the agent yet: create it through an add-on.
-		w := &world{env: env, fake: env.NewFake(t, fastOpts())}
-		if r := w.podid(t, "install-agent", "--timeout", "2m"); r.Code != 0 {
+		w := &world{Env: env, Fake: env.NewFake(t, fastOpts()), Config: awsConfig, Timeout: "10m"}
+		if r := w.Podid(t, "install-agent", "--timeout", "2m"); r.Code != 0 {
 			t.Fatalf("install-agent: exit %d\n%s", r.Code, r.Stderr)
 		}
 		if ds, err = env.Client.AppsV1().DaemonSets("kube-system").Get(ctx, "eks-pod-identity-agent", metav1.GetOptions{}); err != nil {
@@ -365,16 +365,16 @@ func agentNotReady(t *testing.T, env *labtest.Env, app *labtest.App) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	w := &world{env: env, fake: env.NewFake(t, fastOpts()), app: app}
-	w.fake.ForceAddonStatus(lab.WorkshopCluster, fakeaws.AgentAddonName, "ACTIVE")
+	w := &world{Env: env, Fake: env.NewFake(t, fastOpts()), App: app, Config: awsConfig, Timeout: "10m"}
+	w.Fake.ForceAddonStatus(lab.WorkshopCluster, fakeaws.AgentAddonName, "ACTIVE")
 	ds, _ = env.Client.AppsV1().DaemonSets("kube-system").Get(ctx, "eks-pod-identity-agent", metav1.GetOptions{})
 	rvs := snapshotRVs(t, env, app)
-	r := w.podid(t, append([]string{"enable", "--timeout", "15s"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"enable", "--timeout", "15s"}, w.Target()...)...)
 	if r.Code != 4 && r.Code != 1 && r.Code != 3 {
 		t.Errorf("exit %d, want a failure\n%s", r.Code, r.Stderr)
 	}
 	mustContain(t, "stderr", r.Stderr, name, "hint:")
-	if a := w.fake.Audit(); len(a) != 0 {
+	if a := w.Fake.Audit(); len(a) != 0 {
 		t.Errorf("AWS changed: %+v", a)
 	}
 	got := snapshotRVs(t, env, app)

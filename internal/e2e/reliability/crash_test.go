@@ -67,9 +67,9 @@ func TestCrashAndRerun(t *testing.T) {
 
 func crashAndRerun(t *testing.T, kp killPoint, sig syscall.Signal) {
 	w := newWorld(t, crashOpts(), labtest.ServiceAccount("carts"))
-	env := procEnv(w.env.Kubeconfig, w.fake.URL())
-	args := append([]string{"enable", "--cluster", "eks-workshop", "--timeout", "3m"}, w.target()...)
-	before, _ := w.restarts(t)
+	env := procEnv(w.Env.Kubeconfig, w.Fake.URL())
+	args := append([]string{"enable", "--cluster", "eks-workshop", "--timeout", "3m"}, w.Target()...)
+	before, _ := restarts(t, w)
 
 	p := startPodid(t, env, args...)
 	line, ok := p.waitLine(kp.matches, 3*time.Minute)
@@ -124,22 +124,22 @@ func crashAndRerun(t *testing.T, kp killPoint, sig syscall.Signal) {
 // current pod injected, and at most one restart more than needed.
 func checkEnabledOnce(t *testing.T, w *world, before map[string]bool) {
 	t.Helper()
-	if as := w.associations(w.app.Namespace); len(as) != 1 {
-		t.Errorf("associations for %s: %+v, want exactly one", w.app.Namespace, as)
+	if as := w.Associations(w.App.Namespace); len(as) != 1 {
+		t.Errorf("associations for %s: %+v, want exactly one", w.App.Namespace, as)
 	}
-	if n := w.audited("CreatePodIdentityAssociation"); n != 1 {
+	if n := w.Audited("CreatePodIdentityAssociation"); n != 1 {
 		t.Errorf("CreatePodIdentityAssociation accepted %d times, want 1", n)
 	}
-	if n := w.audited("CreateAddon"); n != 1 {
+	if n := w.Audited("CreateAddon"); n != 1 {
 		t.Errorf("CreateAddon accepted %d times, want 1", n)
 	}
-	if s := w.addonStatus(); s != "ACTIVE" {
+	if s := addonStatus(w); s != "ACTIVE" {
 		t.Errorf("add-on %s, want ACTIVE", s)
 	}
-	if inj, total := w.injectedPods(t); total == 0 || inj != total {
+	if inj, total := w.InjectedPods(t); total == 0 || inj != total {
 		t.Errorf("%d of %d current pods injected", inj, total)
 	}
-	after, rss := w.restarts(t)
+	after, rss := restarts(t, w)
 	n := 0
 	for v := range after {
 		if !before[v] {

@@ -12,31 +12,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/podid/podid/internal/app"
-	"github.com/podid/podid/internal/awsapi"
-	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/fakeaws"
-	"github.com/podid/podid/internal/iostreams"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/lab/labtest"
 )
-
-// enableWithClients runs enable in process and hands back the AWS clients,
-// whose counters tell how many attempts were retried.
-func (w *world) enableWithClients(t *testing.T, args ...string) (result, *awsapi.Clients) {
-	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.NewFactory(ios, "test")
-	clients := awsapi.New(awsConfig(w.fake.URL()), nil)
-	f.SetAWS(clients)
-	full := append([]string{"--kubeconfig", w.env.Kubeconfig, "--cluster", "eks-workshop", "enable"}, args...)
-	code := app.RunWith(context.Background(), f, full)
-	r := result{Code: code, Stdout: out.String(), Stderr: errOut.String()}
-	if testing.Verbose() {
-		t.Logf("enable → exit %d\n%s", code, r.Stderr)
-	}
-	return r, clients
-}
 
 // Throttling, 5xx and latency on every service: enable still finishes, with
 // exactly one add-on and one association, because faulted calls are retried
@@ -49,30 +28,30 @@ func TestEnableSurvivesAPIFaults(t *testing.T) {
 			opts := fastOpts()
 			opts.Faults = fakeaws.Faults{ThrottleRate: 0.3, ServerErrorRate: 0.1, Latency: 200 * time.Millisecond, Seed: seed}
 			w := newWorld(t, opts, labtest.ServiceAccount("carts"))
-			r, clients := w.enableWithClients(t, append([]string{"--timeout", "5m"}, w.target()...)...)
+			r := w.Podid(t, append([]string{"enable", "--timeout", "5m"}, w.Target()...)...)
 			if r.Code != 0 {
 				t.Fatalf("enable under faults: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 			}
-			if as := w.associations(w.app.Namespace); len(as) != 1 {
+			if as := w.Associations(w.App.Namespace); len(as) != 1 {
 				t.Errorf("associations: %+v, want exactly one", as)
 			}
-			if n := w.audited("CreatePodIdentityAssociation"); n != 1 {
+			if n := w.Audited("CreatePodIdentityAssociation"); n != 1 {
 				t.Errorf("CreatePodIdentityAssociation accepted %d times, want 1", n)
 			}
-			if n := w.audited("CreateAddon"); n != 1 {
+			if n := w.Audited("CreateAddon"); n != 1 {
 				t.Errorf("CreateAddon accepted %d times, want 1", n)
 			}
-			if s := w.addonStatus(); s != "ACTIVE" {
+			if s := addonStatus(w); s != "ACTIVE" {
 				t.Errorf("add-on status %q, want ACTIVE", s)
 			}
-			if inj, total := w.injectedPods(t); total == 0 || inj != total {
+			if inj, total := w.InjectedPods(t); total == 0 || inj != total {
 				t.Errorf("%d of %d pods injected", inj, total)
 			}
-			retried := clients.Calls.TotalAttempts() - clients.Calls.Total()
+			retried := r.Calls.TotalAttempts() - r.Calls.Total()
 			if retried == 0 {
-				t.Errorf("no call was retried: the faults were not injected (%d calls)", clients.Calls.Total())
+				t.Errorf("no call was retried: the faults were not injected (%d calls)", r.Calls.Total())
 			}
-			t.Logf("FIGURE faults: %d calls, %d attempts, %d faults survived by retrying", clients.Calls.Total(), clients.Calls.TotalAttempts(), retried)
+			t.Logf("FIGURE faults: %d calls, %d attempts, %d faults survived by retrying", r.Calls.Total(), r.Calls.TotalAttempts(), retried)
 		})
 	}
 }
@@ -101,7 +80,7 @@ func TestEnableAPIDown(t *testing.T) {
 			opts.Faults = fakeaws.Faults{Down: tt.down, Latency: tt.latency}
 			w := newWorld(t, opts, labtest.ServiceAccount("carts"))
 			start := time.Now()
-			r := w.podid(t, append([]string{"enable", "--timeout", tt.timeout.String()}, w.target()...)...)
+			r := w.Podid(t, append([]string{"enable", "--timeout", tt.timeout.String()}, w.Target()...)...)
 			took := time.Since(start)
 			if r.Code != tt.code {
 				t.Errorf("exit %d, want %d\n%s", r.Code, tt.code, r.Stderr)
@@ -111,8 +90,8 @@ func TestEnableAPIDown(t *testing.T) {
 			if limit := tt.timeout + 10*time.Second; took > limit {
 				t.Errorf("enable took %s with --timeout %s: longer than %s", took, tt.timeout, limit)
 			}
-			if n := len(w.fake.Audit()); n != 0 {
-				t.Errorf("AWS changed while a service was down: %+v", w.fake.Audit())
+			if n := len(w.Fake.Audit()); n != 0 {
+				t.Errorf("AWS changed while a service was down: %+v", w.Fake.Audit())
 			}
 		})
 	}
@@ -127,7 +106,7 @@ func TestRestartUnderContention(t *testing.T) {
 	w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	deps := w.env.Client.AppsV1().Deployments(w.app.Namespace)
+	deps := w.Env.Client.AppsV1().Deployments(w.App.Namespace)
 
 	var writes, conflicts atomic.Int64
 	var last atomic.Int64
@@ -137,7 +116,7 @@ func TestRestartUnderContention(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				d, err := deps.Get(ctx, w.app.Deployment, metav1.GetOptions{})
+				d, err := deps.Get(ctx, w.App.Deployment, metav1.GetOptions{})
 				if err != nil {
 					continue
 				}
@@ -157,7 +136,7 @@ func TestRestartUnderContention(t *testing.T) {
 			}
 		}()
 	}
-	wl, err := kube.GetWorkload(ctx, w.env.Client, w.app.Namespace, kube.KindDeployment, w.app.Deployment)
+	wl, err := kube.GetWorkload(ctx, w.Env.Client, w.App.Namespace, kube.KindDeployment, w.App.Deployment)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,10 +144,10 @@ func TestRestartUnderContention(t *testing.T) {
 	const restarts = 5
 	for i := 0; i < restarts; i++ {
 		at := base.Add(time.Duration(i) * time.Second)
-		if err := kube.Restart(ctx, w.env.Client, wl, at); err != nil {
+		if err := kube.Restart(ctx, w.Env.Client, wl, at); err != nil {
 			t.Fatalf("restart %d under contention: %v", i, err)
 		}
-		d, err := deps.Get(ctx, w.app.Deployment, metav1.GetOptions{})
+		d, err := deps.Get(ctx, w.App.Deployment, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +157,7 @@ func TestRestartUnderContention(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-	d, err := deps.Get(context.Background(), w.app.Deployment, metav1.GetOptions{})
+	d, err := deps.Get(context.Background(), w.App.Deployment, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,13 +177,13 @@ func TestEnableUnderDeploymentContention(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"))
 	ctx, cancel := context.WithCancel(context.Background())
-	deps := w.env.Client.AppsV1().Deployments(w.app.Namespace)
+	deps := w.Env.Client.AppsV1().Deployments(w.App.Namespace)
 	var writes atomic.Int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := 0; ctx.Err() == nil; i++ {
-			d, err := deps.Get(ctx, w.app.Deployment, metav1.GetOptions{})
+			d, err := deps.Get(ctx, w.App.Deployment, metav1.GetOptions{})
 			if err != nil {
 				continue
 			}
@@ -218,16 +197,16 @@ func TestEnableUnderDeploymentContention(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}()
-	r := w.podid(t, append([]string{"enable", "--timeout", "3m"}, w.target()...)...)
+	r := w.Podid(t, append([]string{"enable", "--timeout", "3m"}, w.Target()...)...)
 	cancel()
 	<-done
 	if r.Code != 0 {
 		t.Fatalf("enable under contention: exit %d\n%s", r.Code, r.Stderr)
 	}
-	if inj, total := w.injectedPods(t); total == 0 || inj != total {
+	if inj, total := w.InjectedPods(t); total == 0 || inj != total {
 		t.Errorf("%d of %d pods injected", inj, total)
 	}
-	if vals, _ := w.restarts(t); len(vals) != 1 {
+	if vals, _ := restarts(t, w); len(vals) != 1 {
 		t.Errorf("restartedAt values %v, want exactly one restart", vals)
 	}
 	t.Logf("FIGURE contention: enable succeeded while %d other updates hit the Deployment", writes.Load())

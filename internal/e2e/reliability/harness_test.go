@@ -8,7 +8,6 @@ package reliability
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -22,11 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/podid/podid/internal/app"
 	"github.com/podid/podid/internal/awsapi"
-	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/e2e/e2etest"
 	"github.com/podid/podid/internal/fakeaws"
-	"github.com/podid/podid/internal/iostreams"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/lab"
 	"github.com/podid/podid/internal/lab/labtest"
@@ -35,48 +32,22 @@ import (
 func TestMain(m *testing.M) { labtest.Main(m) }
 
 // result is one podid run.
-type result struct {
-	Code   int
-	Stdout string
-	Stderr string
-}
+type result = e2etest.Result
 
-func (r result) all() string { return r.Stdout + "\n" + r.Stderr }
+func all(r result) string { return r.Stdout + "\n" + r.Stderr }
 
-// doc parses the -o json document.
-func (r result) doc(t *testing.T) cmdutil.Document {
-	t.Helper()
-	var d cmdutil.Document
-	dec := json.NewDecoder(strings.NewReader(r.Stdout))
-	if err := dec.Decode(&d); err != nil {
-		t.Fatalf("stdout is not one JSON document: %v\n%s", err, r.Stdout)
-	}
-	if dec.More() {
-		t.Fatalf("stdout has more than one JSON document:\n%s", r.Stdout)
-	}
-	return d
-}
-
-// world is one test's fake AWS and (optionally) lab namespace.
-type world struct {
-	env  *labtest.Env
-	fake *fakeaws.Server
-	app  *labtest.App
-}
+// world is one test's fake AWS and (optionally) lab namespace; its podid
+// runs use podid's real retryer.
+type world = e2etest.World
 
 func newWorld(t *testing.T, opts fakeaws.Options, nsOpts ...labtest.NamespaceOption) *world {
 	t.Helper()
-	env := labtest.Get(t)
-	w := &world{env: env, fake: env.NewFake(t, opts)}
-	if nsOpts != nil {
-		w.app = env.Namespace(t, "rel", nsOpts...)
-	}
+	w := e2etest.New(t, opts, "rel", nsOpts...)
+	w.Config, w.Timeout = awsConfig, "10m"
 	return w
 }
 
-func fastOpts() fakeaws.Options {
-	return fakeaws.Options{AddonDelay: 100 * time.Millisecond, PropagationDelay: 300 * time.Millisecond}
-}
+var fastOpts = e2etest.FastOpts
 
 // awsConfig is the lab's SDK configuration for the fake with podid's real
 // retryer instead of labtest's quick one.
@@ -86,60 +57,9 @@ func awsConfig(url string) aws.Config {
 	return cfg
 }
 
-// podid runs podid in process with the lab's kubeconfig and the world's fake.
-func (w *world) podid(t *testing.T, args ...string) result {
-	t.Helper()
-	return w.podidCfg(t, awsConfig(w.fake.URL()), args...)
-}
-
-func (w *world) podidCfg(t *testing.T, cfg aws.Config, args ...string) result {
-	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.NewFactory(ios, "test")
-	f.SetAWS(awsapi.New(cfg, nil))
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	full := append([]string{"--kubeconfig", w.env.Kubeconfig, "--cluster", "eks-workshop"}, args...)
-	code := app.RunWith(ctx, f, full)
-	r := result{Code: code, Stdout: out.String(), Stderr: errOut.String()}
-	if testing.Verbose() {
-		t.Logf("podid %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.Stdout, r.Stderr)
-	}
-	return r
-}
-
-// target is the --ns/--sa flags of the world's namespace.
-func (w *world) target() []string {
-	return []string{"--ns", w.app.Namespace, "--sa", w.app.ServiceAccount}
-}
-
-// associations returns the fake's associations for ns.
-func (w *world) associations(ns string) []fakeaws.AssociationSnapshot {
-	var out []fakeaws.AssociationSnapshot
-	for _, c := range w.fake.State().Clusters {
-		for _, a := range c.Associations {
-			if a.Namespace == ns {
-				out = append(out, a)
-			}
-		}
-	}
-	return out
-}
-
-// audited counts accepted mutating calls by operation.
-func (w *world) audited(op string) int {
-	n := 0
-	for _, e := range w.fake.Audit() {
-		if e.Operation == op {
-			n++
-		}
-	}
-	return n
-}
-
 // addonStatus is the agent add-on's status in the fake ("" = none).
-func (w *world) addonStatus() string {
-	for _, c := range w.fake.State().Clusters {
+func addonStatus(w *world) string {
+	for _, c := range w.Fake.State().Clusters {
 		if c.Name != lab.WorkshopCluster {
 			continue
 		}
@@ -152,32 +72,12 @@ func (w *world) addonStatus() string {
 	return ""
 }
 
-// injectedPods counts the Deployment's current pods that carry the injection.
-func (w *world) injectedPods(t *testing.T) (injected, total int) {
-	t.Helper()
-	ctx := context.Background()
-	wl, err := kube.GetWorkload(ctx, w.env.Client, w.app.Namespace, kube.KindDeployment, w.app.Deployment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pods, _, err := kube.CurrentPods(ctx, w.env.Client, wl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range pods {
-		if kube.CheckInjection(&pods[i]).Injected() {
-			injected++
-		}
-	}
-	return injected, len(pods)
-}
-
 // restarts is the set of distinct restartedAt values over the Deployment's
 // ReplicaSets (and its current template): each value is one restart.
-func (w *world) restarts(t *testing.T) (values map[string]bool, replicaSets int) {
+func restarts(t *testing.T, w *world) (values map[string]bool, replicaSets int) {
 	t.Helper()
 	ctx := context.Background()
-	rss, err := w.env.Client.AppsV1().ReplicaSets(w.app.Namespace).List(ctx, metav1.ListOptions{})
+	rss, err := w.Env.Client.AppsV1().ReplicaSets(w.App.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +87,7 @@ func (w *world) restarts(t *testing.T) (values map[string]bool, replicaSets int)
 			values[v] = true
 		}
 	}
-	d, err := w.env.Client.AppsV1().Deployments(w.app.Namespace).Get(ctx, w.app.Deployment, metav1.GetOptions{})
+	d, err := w.Env.Client.AppsV1().Deployments(w.App.Namespace).Get(ctx, w.App.Deployment, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,14 +97,7 @@ func (w *world) restarts(t *testing.T) (values map[string]bool, replicaSets int)
 	return values, len(rss.Items)
 }
 
-func mustContain(t *testing.T, what, got string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(got, w) {
-			t.Errorf("%s does not contain %q:\n%s", what, w, got)
-		}
-	}
-}
+var mustContain = e2etest.MustContain
 
 // ---- the podid binary as a subprocess ----
 

@@ -42,9 +42,9 @@ func TestREADMEPolicyIsLeastPrivilege(t *testing.T) {
 
 	enable := func(t *testing.T, policy string, extra ...string) (*world, result) {
 		w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"))
-		w.fake.SetCallerPolicy(policy)
-		args := append([]string{"enable", "--timeout", "3m"}, w.target()...)
-		return w, w.podid(t, append(args, extra...)...)
+		w.Fake.SetCallerPolicy(policy)
+		args := append([]string{"enable", "--timeout", "3m"}, w.Target()...)
+		return w, w.Podid(t, append(args, extra...)...)
 	}
 	t.Run("full policy", func(t *testing.T) {
 		t.Parallel()
@@ -52,7 +52,7 @@ func TestREADMEPolicyIsLeastPrivilege(t *testing.T) {
 		if r.Code != 0 {
 			t.Fatalf("enable with the README policy: exit %d\n%s", r.Code, r.Stderr)
 		}
-		if inj, total := w.injectedPods(t); total == 0 || inj != total {
+		if inj, total := w.InjectedPods(t); total == 0 || inj != total {
 			t.Errorf("%d of %d pods injected", inj, total)
 		}
 	})

@@ -16,9 +16,9 @@ func TestConcurrentEnable(t *testing.T) {
 	t.Parallel()
 	const runs = 5
 	w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"))
-	env := procEnv(w.env.Kubeconfig, w.fake.URL())
-	args := append([]string{"enable", "--cluster", "eks-workshop", "--timeout", "4m", "-o", "json"}, w.target()...)
-	before, _ := w.restarts(t)
+	env := procEnv(w.Env.Kubeconfig, w.Fake.URL())
+	args := append([]string{"enable", "--cluster", "eks-workshop", "--timeout", "4m", "-o", "json"}, w.Target()...)
+	before, _ := restarts(t, w)
 
 	results := make([]result, runs)
 	var wg sync.WaitGroup
@@ -37,25 +37,25 @@ func TestConcurrentEnable(t *testing.T) {
 			t.Errorf("run %d: exit %d\n%s\n%s", i, r.Code, r.Stdout, r.Stderr)
 			continue
 		}
-		for _, s := range r.doc(t).Steps {
+		for _, s := range r.Doc(t).Steps {
 			if s.Name == "restart" && s.Status == "changed" {
 				restarted++
 			}
 		}
 	}
-	if as := w.associations(w.app.Namespace); len(as) != 1 {
+	if as := w.Associations(w.App.Namespace); len(as) != 1 {
 		t.Errorf("associations: %+v, want exactly one", as)
 	}
-	if n := w.audited("CreatePodIdentityAssociation"); n != 1 {
+	if n := w.Audited("CreatePodIdentityAssociation"); n != 1 {
 		t.Errorf("CreatePodIdentityAssociation accepted %d times, want 1", n)
 	}
-	if n := w.audited("CreateAddon"); n != 1 {
+	if n := w.Audited("CreateAddon"); n != 1 {
 		t.Errorf("CreateAddon accepted %d times, want 1", n)
 	}
-	if inj, total := w.injectedPods(t); total == 0 || inj != total {
+	if inj, total := w.InjectedPods(t); total == 0 || inj != total {
 		t.Errorf("%d of %d current pods injected", inj, total)
 	}
-	after, rss := w.restarts(t)
+	after, rss := restarts(t, w)
 	n := 0
 	for v := range after {
 		if !before[v] {
@@ -65,5 +65,5 @@ func TestConcurrentEnable(t *testing.T) {
 	if n < 1 || n > restarted {
 		t.Errorf("%d restarts (restartedAt values %v, %d ReplicaSets) but %d runs reported a restart: want 1 ≤ restarts ≤ runs that restarted", n, after, rss, restarted)
 	}
-	t.Logf("FIGURE concurrency: %d concurrent runs, all exit 0; %d reported a restart, %d distinct restarts, %d associations", runs, restarted, n, len(w.associations(w.app.Namespace)))
+	t.Logf("FIGURE concurrency: %d concurrent runs, all exit 0; %d reported a restart, %d distinct restarts, %d associations", runs, restarted, n, len(w.Associations(w.App.Namespace)))
 }

@@ -32,15 +32,15 @@ func TestNoSecretsInOutput(t *testing.T) {
 	ctx := context.Background()
 	// A service-account token Secret in the namespace.
 	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "carts-token", Namespace: w.app.Namespace, Annotations: map[string]string{corev1.ServiceAccountNameKey: "carts"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "carts-token", Namespace: w.App.Namespace, Annotations: map[string]string{corev1.ServiceAccountNameKey: "carts"}},
 		Type:       corev1.SecretTypeServiceAccountToken,
 		Data:       map[string][]byte{corev1.ServiceAccountTokenKey: []byte(plantedSAToken)},
 	}
-	if _, err := w.env.Client.CoreV1().Secrets(w.app.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+	if _, err := w.Env.Client.CoreV1().Secrets(w.App.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// The lab kubeconfig carries a bearer token: it is a secret too.
-	kc, err := os.ReadFile(w.env.Kubeconfig)
+	kc, err := os.ReadFile(w.Env.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +55,12 @@ func TestNoSecretsInOutput(t *testing.T) {
 	}
 	secrets := []string{plantedSecretKey, plantedSession, plantedSAToken, plantedBadKube, kubeToken}
 
-	env := procEnv(w.env.Kubeconfig, w.fake.URL(), "AWS_SECRET_ACCESS_KEY="+plantedSecretKey, "AWS_SESSION_TOKEN="+plantedSession)
+	env := procEnv(w.Env.Kubeconfig, w.Fake.URL(), "AWS_SECRET_ACCESS_KEY="+plantedSecretKey, "AWS_SESSION_TOKEN="+plantedSession)
 	// procEnv's AWS_SECRET_ACCESS_KEY comes first; ours must win.
 	env = dedupEnv(env)
 	badKubeEnv := dedupEnv(append(append([]string{}, env...), "KUBECONFIG="+badKube))
 	expiredEnv := dedupEnv(append(append([]string{}, env...), "AWS_ACCESS_KEY_ID=EXPIREDAKID0001"))
-	target := []string{"--cluster", "eks-workshop", "--ns", w.app.Namespace, "--sa", "carts", "--timeout", "2m"}
+	target := []string{"--cluster", "eks-workshop", "--ns", w.App.Namespace, "--sa", "carts", "--timeout", "2m"}
 	runs := []struct {
 		name string
 		env  []string
@@ -77,10 +77,10 @@ func TestNoSecretsInOutput(t *testing.T) {
 		{"enable with a rejected kube token -v", badKubeEnv, append([]string{"enable", "-v"}, target...), false, nil},
 		{"enable with a rejected kube token json", badKubeEnv, append([]string{"enable", "-o", "json"}, target...), false, nil},
 		{"verify-role denied iam:GetRole -v", env, append([]string{"verify-role", "-v", "--role", lab.CartsRole}, target...), false,
-			func() { w.fake.SetCallerPolicy(withoutAction(t, "iam:GetRole")) }},
+			func() { w.Fake.SetCallerPolicy(withoutAction(t, "iam:GetRole")) }},
 		{"verify-role denied iam:GetRole json", env, append([]string{"verify-role", "-o", "json", "--role", lab.CartsRole}, target...), false, nil},
 		{"enable -v while eks is down", env, append([]string{"enable", "-v", "--timeout", "5s"}, target[:len(target)-2]...), false,
-			func() { w.fake.SetCallerPolicy(""); w.fake.SetFaults(fakeawsDown("eks")) }},
+			func() { w.Fake.SetCallerPolicy(""); w.Fake.SetFaults(fakeawsDown("eks")) }},
 	}
 	for _, r := range runs {
 		if r.pre != nil {

@@ -17,35 +17,35 @@ import (
 func TestVerifyRoleWarnsUnscopedTrust(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"))
-	args := append([]string{"verify-role", "--role", lab.CartsRole}, w.target()...)
+	args := append([]string{"verify-role", "--role", lab.CartsRole}, w.Target()...)
 	wants := []string{"not scoped by session tags", "StringEquals",
 		`"aws:RequestTag/eks-cluster-name": "eks-workshop"`,
-		`"aws:RequestTag/kubernetes-namespace": "` + w.app.Namespace + `"`,
+		`"aws:RequestTag/kubernetes-namespace": "` + w.App.Namespace + `"`,
 		`"aws:RequestTag/kubernetes-service-account": "carts"`}
-	r := w.podid(t, args...)
+	r := w.Podid(t, args...)
 	if r.Code != 0 {
 		t.Fatalf("verify-role: exit %d\n%s", r.Code, r.Stderr)
 	}
-	mustContain(t, "text output", r.all(), wants...)
+	mustContain(t, "text output", all(r), wants...)
 
-	r = w.podid(t, append(args, "-o", "json")...)
+	r = w.Podid(t, append(args, "-o", "json")...)
 	if r.Code != 0 {
 		t.Fatalf("verify-role -o json: exit %d\n%s", r.Code, r.Stderr)
 	}
-	d := r.doc(t)
+	d := r.Doc(t)
 	b, _ := json.Marshal(d)
 	// JSON escapes the quotes of the condition inside strings; compare the keys.
-	mustContain(t, "JSON document", string(b), "not scoped by session tags", "aws:RequestTag/kubernetes-namespace", w.app.Namespace)
+	mustContain(t, "JSON document", string(b), "not scoped by session tags", "aws:RequestTag/kubernetes-namespace", w.App.Namespace)
 
 	// A scoped trust is not warned about.
 	scoped := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"],
- "Condition":{"StringEquals":{"aws:RequestTag/eks-cluster-name":"eks-workshop","aws:RequestTag/kubernetes-namespace":"` + w.app.Namespace + `","aws:RequestTag/kubernetes-service-account":"carts"}}}]}`
-	w.fake.PutRole(fakeaws.Role{Name: "scoped-role", TrustPolicy: scoped})
-	r = w.podid(t, append([]string{"verify-role", "--role", "scoped-role"}, w.target()...)...)
+ "Condition":{"StringEquals":{"aws:RequestTag/eks-cluster-name":"eks-workshop","aws:RequestTag/kubernetes-namespace":"` + w.App.Namespace + `","aws:RequestTag/kubernetes-service-account":"carts"}}}]}`
+	w.Fake.PutRole(fakeaws.Role{Name: "scoped-role", TrustPolicy: scoped})
+	r = w.Podid(t, append([]string{"verify-role", "--role", "scoped-role"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("verify-role of a scoped role: exit %d\n%s", r.Code, r.Stderr)
 	}
-	if strings.Contains(r.all(), "not scoped") {
+	if strings.Contains(all(r), "not scoped") {
 		t.Errorf("a scoped trust was warned about:\n%s", r.Stderr)
 	}
 }
@@ -57,7 +57,7 @@ func TestVerifyRoleWarnsUnscopedTrust(t *testing.T) {
 func TestFixNeverWidensTrust(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"))
-	ns := w.app.Namespace
+	ns := w.App.Namespace
 	docs := map[string]string{
 		"empty":               `{"Version":"2012-10-17","Statement":[]}`,
 		"ec2 only":            `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`,
@@ -74,8 +74,8 @@ func TestFixNeverWidensTrust(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			role := "fix-" + strings.ReplaceAll(name, " ", "-")
 			role = strings.ReplaceAll(role, "+", "plus")
-			w.fake.PutRole(fakeaws.Role{Name: role, TrustPolicy: doc})
-			r := w.podid(t, "verify-role", "--role", role, "--ns", ns, "--sa", "carts", "--fix")
+			w.Fake.PutRole(fakeaws.Role{Name: role, TrustPolicy: doc})
+			r := w.Podid(t, "verify-role", "--role", role, "--ns", ns, "--sa", "carts", "--fix")
 			after := roleTrust(t, w, role)
 			checkNotWidened(t, doc, after)
 			// A statement --fix appended (past the old ones) is scoped to this
@@ -91,7 +91,7 @@ func TestFixNeverWidensTrust(t *testing.T) {
 			if r.Code == 0 {
 				fixedOK++
 				// The fix works: a plain verify passes now.
-				if r2 := w.podid(t, "verify-role", "--role", role, "--ns", ns, "--sa", "carts"); r2.Code != 0 {
+				if r2 := w.Podid(t, "verify-role", "--role", role, "--ns", ns, "--sa", "carts"); r2.Code != 0 {
 					t.Errorf("after --fix (exit 0), verify-role fails: exit %d\n%s", r2.Code, r2.Stderr)
 				}
 			} else {
@@ -107,7 +107,7 @@ func TestFixNeverWidensTrust(t *testing.T) {
 
 func roleTrust(t *testing.T, w *world, name string) string {
 	t.Helper()
-	for _, r := range w.fake.State().Roles {
+	for _, r := range w.Fake.State().Roles {
 		if r.Name == name {
 			return r.TrustPolicy
 		}
