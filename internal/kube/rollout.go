@@ -216,44 +216,33 @@ func schemaResource(kind string) schema.GroupResource {
 func singleObjectListWatch(client kubernetes.Interface, w Workload) (*cache.ListWatch, runtime.Object, error) {
 	sel := fields.OneTermEqualSelector("metadata.name", w.Name).String()
 	apps := client.AppsV1()
-	lw := &cache.ListWatch{}
-	var objType runtime.Object
 	switch w.Kind {
 	case KindDeployment:
-		c := apps.Deployments(w.Namespace)
-		objType = &appsv1.Deployment{}
-		lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return c.List(ctx, o)
-		}
-		lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return c.Watch(ctx, o)
-		}
+		return byName(apps.Deployments(w.Namespace), sel), &appsv1.Deployment{}, nil
 	case KindStatefulSet:
-		c := apps.StatefulSets(w.Namespace)
-		objType = &appsv1.StatefulSet{}
-		lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return c.List(ctx, o)
-		}
-		lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return c.Watch(ctx, o)
-		}
+		return byName(apps.StatefulSets(w.Namespace), sel), &appsv1.StatefulSet{}, nil
 	case KindDaemonSet:
-		c := apps.DaemonSets(w.Namespace)
-		objType = &appsv1.DaemonSet{}
-		lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return byName(apps.DaemonSets(w.Namespace), sel), &appsv1.DaemonSet{}, nil
+	}
+	return nil, nil, fmt.Errorf("workload kind %q is not supported", w.Kind)
+}
+
+// listWatcher is the List and Watch of a typed client.
+type listWatcher[L runtime.Object] interface {
+	List(ctx context.Context, o metav1.ListOptions) (L, error)
+	Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error)
+}
+
+// byName is a ListWatch of c restricted by the field selector sel.
+func byName[L runtime.Object](c listWatcher[L], sel string) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = sel
 			return c.List(ctx, o)
-		}
-		lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = sel
 			return c.Watch(ctx, o)
-		}
-	default:
-		return nil, nil, fmt.Errorf("workload kind %q is not supported", w.Kind)
+		},
 	}
-	return lw, objType, nil
 }
