@@ -41,7 +41,9 @@ type Options struct {
 	EKSRate      float64 // EKS requests/s (0 = DefaultEKSRate)
 	EKSBurst     int     // (0 = DefaultEKSBurst)
 	AddonVersion string
-	// AgentSink shows the add-on step (nil = discard).
+	// AgentSink shows the add-on step's check when it fails (nil =
+	// discard); the step itself then runs alongside the entries and logs to
+	// Log with the prefix "add-on".
 	AgentSink step.Sink
 	// Log receives one line per entry step, prefixed with the entry (nil = discard).
 	Log   io.Writer
@@ -128,15 +130,18 @@ func Run(ctx context.Context, sess *cmdutil.Session, file *manifest.File, o Opti
 		}
 		return rep, err
 	}
+	// From here on the add-on step and the entries write at the same time:
+	// they share one lock on the log.
+	mu := &sync.Mutex{}
+	agentSink := &prefixSink{w: o.Log, mu: mu, prefix: "add-on", color: o.Color}
 	agent := &agentGate{done: make(chan struct{})}
 	go func() {
 		defer close(agent.done)
-		rep.Agent, agent.err = step.Runner{DryRun: o.DryRun, Sink: o.AgentSink}.Run(ctx, []step.Step{agentStep})
+		rep.Agent, agent.err = step.Runner{DryRun: o.DryRun, Sink: agentSink}.Run(ctx, []step.Step{agentStep})
 	}()
 
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, o.Concurrency)
-	mu := &sync.Mutex{}
 	for i, e := range file.Entries {
 		wg.Add(1)
 		go func() {
