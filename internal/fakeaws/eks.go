@@ -347,12 +347,17 @@ func (s *Server) eksListClusters(_ context.Context, r *request) (any, string, *a
 	if e := s.authorize("eks", "eks:ListClusters", fmt.Sprintf("arn:aws:eks:%s:%s:cluster/*", s.opts.Region, s.opts.Account), nil); e != nil {
 		return nil, "", e
 	}
-	names := sortedKeys(s.clusters)
-	start, end, next, e := pageParams(r, "", len(names))
+	return pageNames(r, "", "clusters", sortedKeys(s.clusters))
+}
+
+// pageNames answers a list operation whose result is a list of names under
+// key, one page of it.
+func pageNames(r *request, cluster, key string, names []string) (any, string, *apiError) {
+	start, end, next, e := pageParams(r, cluster, len(names))
 	if e != nil {
 		return nil, "", e
 	}
-	return map[string]any{"clusters": names[start:end], "nextToken": next}, "", nil
+	return map[string]any{key: append([]string{}, names[start:end]...), "nextToken": next}, "", nil
 }
 
 func (s *Server) eksDescribeCluster(_ context.Context, r *request) (any, string, *apiError) {
@@ -394,11 +399,7 @@ func (s *Server) eksListNodegroups(_ context.Context, r *request) (any, string, 
 		names = append(names, ng.Name)
 	}
 	sort.Strings(names)
-	start, end, next, e := pageParams(r, cs.seed.Name, len(names))
-	if e != nil {
-		return nil, "", e
-	}
-	return map[string]any{"nodegroups": append([]string{}, names[start:end]...), "nextToken": next}, "", nil
+	return pageNames(r, cs.seed.Name, "nodegroups", names)
 }
 
 func (s *Server) eksDescribeNodegroup(_ context.Context, r *request) (any, string, *apiError) {
@@ -681,12 +682,7 @@ func (s *Server) eksListAddons(_ context.Context, r *request) (any, string, *api
 	if e != nil {
 		return nil, "", e
 	}
-	names := sortedKeys(cs.addons)
-	start, end, next, e := pageParams(r, cs.seed.Name, len(names))
-	if e != nil {
-		return nil, "", e
-	}
-	return map[string]any{"addons": append([]string{}, names[start:end]...), "nextToken": next}, "", nil
+	return pageNames(r, cs.seed.Name, "addons", sortedKeys(cs.addons))
 }
 
 func (s *Server) eksUpdateAddon(_ context.Context, r *request) (any, string, *apiError) {
