@@ -54,6 +54,11 @@ func TestEnableEndToEndThenUnchanged(t *testing.T) {
 			t.Errorf("second run: step %s is %s, want unchanged", s.Name, s.Status)
 		}
 	}
+	// verify-role and associate share one association lookup.
+	calls := r.Calls.Snapshot()
+	if calls["eks:ListPodIdentityAssociations"] != 1 || calls["eks:DescribePodIdentityAssociation"] != 1 {
+		t.Errorf("second run looked the association up more than once: %v", calls)
+	}
 	if got := w.AuditLen(); got != audit {
 		t.Errorf("second run changed AWS: audit %d → %d: %+v", audit, got, w.Fake.Audit()[audit:])
 	}

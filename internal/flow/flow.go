@@ -51,6 +51,7 @@ type Flow struct {
 	expect    []podidentity.Expectation
 	workloads []kube.WorkloadRef
 
+	assocs     *assocReads          // EKS association calls, lookups shared by the steps
 	role       *podidentity.RoleRef // resolved in verify-role's Check
 	assocMoved bool                 // the association changed role in this run
 	agent      *workload.Agent
@@ -88,7 +89,10 @@ func New(opts Options, needTarget bool) (*Flow, error) {
 }
 
 // Bind attaches the session.
-func (f *Flow) Bind(sess *cmdutil.Session) { f.sess = sess }
+func (f *Flow) Bind(sess *cmdutil.Session) {
+	f.sess = sess
+	f.assocs = newAssocReads(sess.AWS.EKS())
+}
 
 // Agent is the install-agent step.
 func (f *Flow) Agent() step.Step {
@@ -137,7 +141,7 @@ func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
 		return *f.role, nil
 	}
 	c := f.sess.AWS
-	r, err := podidentity.ResolveRole(ctx, c.IAM(), c.EKS(), f.opts.Role, f.sess.Cluster, f.opts.Namespace, f.opts.ServiceAccount)
+	r, err := podidentity.ResolveRole(ctx, c.IAM(), f.assocs, f.opts.Role, f.sess.Cluster, f.opts.Namespace, f.opts.ServiceAccount)
 	if err != nil {
 		return r, err
 	}
@@ -190,7 +194,7 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, err
 	}
-	s.inner, err = podidentity.NewAssociation(s.f.sess.AWS.EKS(), podidentity.AssociationOptions{
+	s.inner, err = podidentity.NewAssociation(s.f.assocs, podidentity.AssociationOptions{
 		Cluster: s.f.sess.Cluster.Name, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, RoleArn: role.Arn,
 		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags, Policy: o.Policy, Tags: o.Tags, Update: o.Update,
 	})
