@@ -73,37 +73,50 @@ const roleArnExample = "arn:aws:iam::111122223333:role/carts-dynamo"
 
 // RoleArn parses arn:<partition>:iam::<account>:role/<path/>name.
 func RoleArn(s string) (RoleARN, error) {
-	fail := func(rule string) (RoleARN, error) {
+	a, rule := parseIAMArn(s, "role", false)
+	if rule == "" && RoleName(a.Name) != nil {
+		rule = "the role name must have 1–64 letters, digits or +=,.@_- characters"
+	}
+	if rule != "" {
 		return RoleARN{}, invalid("role ARN", s, rule, roleArnExample)
 	}
+	return a, nil
+}
+
+// parseIAMArn splits arn:<partition>:iam::<account>:<kind>/<path/>name
+// (kind is role or policy; awsManaged admits the account "aws"). rule says
+// why s is not such an ARN, or is "" when it is; the name itself is the
+// caller's to check.
+func parseIAMArn(s, kind string, awsManaged bool) (a RoleARN, rule string) {
+	account := "<account>"
+	if awsManaged {
+		account = "<account or aws>"
+	}
 	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" {
-		return fail("a role ARN has the form arn:<partition>:iam::<account>:role/<name>")
+	switch {
+	case len(parts) != 6 || parts[0] != "arn":
+		return a, fmt.Sprintf("a %s ARN has the form arn:<partition>:iam::%s:%s/<name>", kind, account, kind)
+	case !partitions[parts[1]]:
+		return a, "the partition must be aws, aws-cn or aws-us-gov"
+	case parts[2] != "iam" || parts[3] != "":
+		return a, "the service must be iam and the region empty (arn:aws:iam::…)"
+	case awsManaged && parts[4] != "aws" && !accountRE.MatchString(parts[4]):
+		return a, "the account must be 12 digits, or aws for AWS managed policies"
+	case !awsManaged && !accountRE.MatchString(parts[4]):
+		return a, "the account must be 12 digits (the EKS workshop's 10-digit 1234567890 is accepted too)"
 	}
-	if !partitions[parts[1]] {
-		return fail("the partition must be aws, aws-cn or aws-us-gov")
-	}
-	if parts[2] != "iam" || parts[3] != "" {
-		return fail("the service must be iam and the region empty (arn:aws:iam::…)")
-	}
-	if !accountRE.MatchString(parts[4]) {
-		return fail("the account must be 12 digits (the EKS workshop's 10-digit 1234567890 is accepted too)")
-	}
-	res, ok := strings.CutPrefix(parts[5], "role/")
+	res, ok := strings.CutPrefix(parts[5], kind+"/")
 	if !ok {
-		return fail("the resource must start with role/")
+		return a, "the resource must start with " + kind + "/"
 	}
 	path, name := "/", res
 	if i := strings.LastIndex(res, "/"); i >= 0 {
 		path, name = "/"+res[:i+1], res[i+1:]
 	}
 	if len(path) > 512 || !iamPathRE.MatchString(path) {
-		return fail("the role path must be printable ASCII between slashes, at most 512 characters")
+		return a, "the " + kind + " path must be printable ASCII between slashes, at most 512 characters"
 	}
-	if err := RoleName(name); err != nil {
-		return fail("the role name must have 1–64 letters, digits or +=,.@_- characters")
-	}
-	return RoleARN{Partition: parts[1], Account: parts[4], Path: path, Name: name}, nil
+	return RoleARN{Partition: parts[1], Account: parts[4], Path: path, Name: name}, ""
 }
 
 // RoleName checks an IAM role name: 1–64 characters of letters, digits and +=,.@_-.
@@ -132,34 +145,12 @@ func RoleRef(s string) (name, arn string, err error) {
 
 // PolicyArn checks arn:<partition>:iam::<account or aws>:policy/<path/>name.
 func PolicyArn(s string) error {
-	const example = "arn:aws:iam::111122223333:policy/carts-dynamo"
-	fail := func(rule string) error { return invalid("policy ARN", s, rule, example) }
-	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" {
-		return fail("a policy ARN has the form arn:<partition>:iam::<account or aws>:policy/<name>")
+	a, rule := parseIAMArn(s, "policy", true)
+	if rule == "" && (len(a.Name) < 1 || len(a.Name) > 128 || !iamNameRE.MatchString(a.Name)) {
+		rule = "the policy name must have 1–128 letters, digits or +=,.@_- characters"
 	}
-	if !partitions[parts[1]] {
-		return fail("the partition must be aws, aws-cn or aws-us-gov")
-	}
-	if parts[2] != "iam" || parts[3] != "" {
-		return fail("the service must be iam and the region empty (arn:aws:iam::…)")
-	}
-	if parts[4] != "aws" && !accountRE.MatchString(parts[4]) {
-		return fail("the account must be 12 digits, or aws for AWS managed policies")
-	}
-	res, ok := strings.CutPrefix(parts[5], "policy/")
-	if !ok {
-		return fail("the resource must start with policy/")
-	}
-	path, name := "/", res
-	if i := strings.LastIndex(res, "/"); i >= 0 {
-		path, name = "/"+res[:i+1], res[i+1:]
-	}
-	if len(path) > 512 || !iamPathRE.MatchString(path) {
-		return fail("the policy path must be printable ASCII between slashes, at most 512 characters")
-	}
-	if len(name) < 1 || len(name) > 128 || !iamNameRE.MatchString(name) {
-		return fail("the policy name must have 1–128 letters, digits or +=,.@_- characters")
+	if rule != "" {
+		return invalid("policy ARN", s, rule, "arn:aws:iam::111122223333:policy/carts-dynamo")
 	}
 	return nil
 }
