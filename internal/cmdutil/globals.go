@@ -3,7 +3,6 @@
 package cmdutil
 
 import (
-	"fmt"
 	"os"
 	"time"
 
@@ -74,6 +73,3 @@ func (g *Globals) Validate(needCluster bool) error {
 
 // JSON reports whether -o json was asked for.
 func (g *Globals) JSON() bool { return g.Output == "json" }
-
-// String is a short description of the target, for messages.
-func (g *Globals) String() string { return fmt.Sprintf("cluster %s", g.Cluster) }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -194,4 +193,3 @@ func TestEnableBadInputChangesNothing(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprintf

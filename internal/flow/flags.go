@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/fail"
 )
 
@@ -74,5 +73,3 @@ func NoArgs(cmd *cobra.Command, args []string) error {
 	}
 	return nil
 }
-
-var _ = cmdutil.Target{}

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +65,4 @@ func TestFormatReport(t *testing.T) {
 			t.Errorf("FormatReport(%+v) = %q, want %q", tt.r, got, tt.want)
 		}
 	}
-	_ = errors.New
 }
