@@ -192,4 +192,3 @@ func TestEnableBadInputChangesNothing(t *testing.T) {
 		})
 	}
 }
-
