@@ -19,6 +19,9 @@ type clusterState struct {
 	assocs  []*assocState // creation order
 	tokens  map[string]*assocState
 	prop    *propagation
+	// conflicts: add-on → fields of its Kubernetes resources someone else
+	// owns with other values (SetAddonConflicts).
+	conflicts map[string][]string
 }
 
 // propagation serializes the snapshots sent to the backend.
