@@ -100,15 +100,10 @@ func checkAddon(ctx context.Context, r *Report, d Deps, o Options) error {
 	info := &AddonInfo{Installed: true, Status: string(a.Status), Version: aws.ToString(a.AddonVersion)}
 	if a.Health != nil {
 		for _, h := range a.Health.Issues {
-			s := string(h.Code) + ": " + aws.ToString(h.Message)
-			if len(h.ResourceIds) > 0 {
-				s += " (" + strings.Join(h.ResourceIds, ", ") + ")"
-			}
-			info.HealthIssues = append(info.HealthIssues, s)
+			info.HealthIssues = append(info.HealthIssues, podidentity.FormatAddonIssue(h))
 		}
 	}
 	r.Addon = info
-	describe := fmt.Sprintf("aws eks describe-addon --cluster-name %s --addon-name %s", c.Name, name)
 	switch a.Status {
 	case ekstypes.AddonStatusActive:
 		r.add(AreaAddon, OK, "", "add-on %s %s is ACTIVE", name, info.Version)
@@ -120,7 +115,7 @@ func checkAddon(ctx context.Context, r *Report, d Deps, o Options) error {
 		if len(info.HealthIssues) > 0 {
 			msg += ": " + strings.Join(info.HealthIssues, "; ")
 		}
-		fix := fmt.Sprintf("fix the health issues (%s), then update the add-on: aws eks update-addon --cluster-name %s --addon-name %s --resolve-conflicts OVERWRITE", describe, c.Name, name)
+		fix := podidentity.AddonFix(c.Name, c.Region, a)
 		if a.Status == ekstypes.AddonStatusDeleting {
 			fix = fmt.Sprintf("wait for the deletion (aws eks wait addon-deleted --cluster-name %s --addon-name %s), then %s", c.Name, name, installAgentFix(c))
 		}

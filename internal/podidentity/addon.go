@@ -23,6 +23,7 @@ const AgentAddonName = "eks-pod-identity-agent"
 type AddonAPI interface {
 	DescribeAddon(ctx context.Context, in *eks.DescribeAddonInput, optFns ...func(*eks.Options)) (*eks.DescribeAddonOutput, error)
 	CreateAddon(ctx context.Context, in *eks.CreateAddonInput, optFns ...func(*eks.Options)) (*eks.CreateAddonOutput, error)
+	UpdateAddon(ctx context.Context, in *eks.UpdateAddonInput, optFns ...func(*eks.Options)) (*eks.UpdateAddonOutput, error)
 	DescribeAddonVersions(ctx context.Context, in *eks.DescribeAddonVersionsInput, optFns ...func(*eks.Options)) (*eks.DescribeAddonVersionsOutput, error)
 }
 
@@ -35,8 +36,26 @@ type AgentWaiter interface {
 // Plan actions of the agent add-on step (Details["action"]).
 const (
 	addonActionCreate = "create"
+	addonActionUpdate = "update"
 	addonActionWait   = "wait"
 )
+
+// ParseResolveConflicts parses --resolve-conflicts (overwrite, preserve or
+// none, any case) into the EKS value; "" stays "" (not given).
+func ParseResolveConflicts(s string) (ekstypes.ResolveConflicts, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return "", nil
+	case "overwrite":
+		return ekstypes.ResolveConflictsOverwrite, nil
+	case "preserve":
+		return ekstypes.ResolveConflictsPreserve, nil
+	case "none":
+		return ekstypes.ResolveConflictsNone, nil
+	}
+	return "", fail.Usagef("pass --resolve-conflicts overwrite (take the add-on's values), preserve (keep the edited fields; updates only) or none (fail on a conflict)",
+		"invalid --resolve-conflicts %q: it must be overwrite, preserve or none", s)
+}
 
 // AgentAddon is the install-agent step: the eks-pod-identity-agent add-on
 // exists and is ACTIVE, and its DaemonSet is ready.
@@ -54,6 +73,13 @@ type AgentAddonOptions struct {
 	Version string
 	// Poller paces the wait for ACTIVE (zero value = DefaultPoller()).
 	Poller Poller
+	// ResolveConflicts (--resolve-conflicts; "" = not given) says what EKS
+	// does with fields of the agent's resources that someone else owns with
+	// other values (a self-managed DaemonSet, kubectl edits): NONE (the
+	// default) fails, OVERWRITE takes the add-on's values, PRESERVE keeps
+	// them (updates only; a creation uses NONE). Given, it also lets podid
+	// update an add-on in UPDATE_FAILED or DEGRADED with it.
+	ResolveConflicts ekstypes.ResolveConflicts
 }
 
 // NewAgentAddon returns the install-agent step for cluster. agent may be nil
@@ -93,14 +119,20 @@ func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
 		}
 		details["action"] = addonActionCreate
 		details["addonVersion"] = version
-		return step.Plan{
+		rc, warning := s.createConflicts()
+		details["resolveConflicts"] = string(rc)
+		p := step.Plan{
 			Summary: fmt.Sprintf("add-on %s is not installed", AgentAddonName),
 			Changes: []string{
-				fmt.Sprintf("create add-on %s %s (%s)", AgentAddonName, version, why),
+				fmt.Sprintf("create add-on %s %s (%s; conflicts: %s)", AgentAddonName, version, why, strings.ToLower(string(rc))),
 				"wait until the add-on is ACTIVE and its DaemonSet is ready on every node",
 			},
 			Details: details,
-		}, nil
+		}
+		if warning != "" {
+			p.Warnings = append(p.Warnings, warning)
+		}
+		return p, nil
 	case err != nil:
 		return step.Plan{}, awsapi.Explain(err, "describe add-on", fmt.Sprintf("%s on cluster %s", AgentAddonName, s.cluster.Name))
 	}
@@ -124,7 +156,22 @@ func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
 			Warnings: warnings,
 			Details:  details,
 		}, nil
-	case ekstypes.AddonStatusCreateFailed, ekstypes.AddonStatusDegraded, ekstypes.AddonStatusUpdateFailed:
+	case ekstypes.AddonStatusDegraded, ekstypes.AddonStatusUpdateFailed:
+		if s.opts.ResolveConflicts == "" {
+			return step.Plan{}, s.failedError(a)
+		}
+		details["action"] = addonActionUpdate
+		details["resolveConflicts"] = string(s.opts.ResolveConflicts)
+		return step.Plan{
+			Summary: fmt.Sprintf("add-on %s %s is %s%s", AgentAddonName, aws.ToString(a.AddonVersion), status, issuesSuffix(a)),
+			Changes: []string{
+				fmt.Sprintf("update add-on %s %s with resolve conflicts %s", AgentAddonName, aws.ToString(a.AddonVersion), s.opts.ResolveConflicts),
+				"wait until the add-on is ACTIVE and its DaemonSet is ready on every node",
+			},
+			Warnings: warnings,
+			Details:  details,
+		}, nil
+	case ekstypes.AddonStatusCreateFailed:
 		return step.Plan{}, s.failedError(a)
 	case ekstypes.AddonStatusDeleting:
 		return step.Plan{}, fail.Errorf(fmt.Sprintf("wait for the deletion (aws eks wait addon-deleted --cluster-name %s --addon-name %s), then run podid again", s.cluster.Name, AgentAddonName),
@@ -189,24 +236,94 @@ func selectVersion(pinned, def string, compatible []string, k8s string) (version
 		"EKS offers no %s version for Kubernetes %s", AgentAddonName, k8s)
 }
 
-// failedError explains a failed or degraded add-on with its health issues.
+// createConflicts is the resolveConflicts of a creation: NONE unless
+// --resolve-conflicts says otherwise; PRESERVE (which EKS refuses on
+// CreateAddon) becomes NONE, which keeps conflicting fields the same way, with
+// a warning.
+func (s *AgentAddon) createConflicts() (ekstypes.ResolveConflicts, string) {
+	switch s.opts.ResolveConflicts {
+	case ekstypes.ResolveConflictsOverwrite:
+		return ekstypes.ResolveConflictsOverwrite, ""
+	case ekstypes.ResolveConflictsPreserve:
+		return ekstypes.ResolveConflictsNone, "--resolve-conflicts preserve applies to updates (EKS refuses it on CreateAddon): the add-on is created with none, which also leaves conflicting fields alone and fails on them"
+	}
+	return ekstypes.ResolveConflictsNone, ""
+}
+
+// issuesSuffix is ": CODE: message (resources: …); …" for an add-on's
+// health issues, or "".
+func issuesSuffix(a *ekstypes.Addon) string {
+	if a.Health == nil || len(a.Health.Issues) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, i := range a.Health.Issues {
+		parts = append(parts, FormatAddonIssue(i))
+	}
+	return ": " + strings.Join(parts, "; ")
+}
+
+// FormatAddonIssue is one health issue: "CODE: message (resources: a, b)",
+// the message on one line.
+func FormatAddonIssue(i ekstypes.AddonIssue) string {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(aws.ToString(i.Message), "\n", "; ")), " ")
+	msg = strings.ReplaceAll(msg, ":;", ":")
+	out := fmt.Sprintf("%s: %s", i.Code, msg)
+	if len(i.ResourceIds) > 0 {
+		out += fmt.Sprintf(" (resources: %s)", strings.Join(i.ResourceIds, ", "))
+	}
+	return out
+}
+
+// AddonFix says how to get the agent add-on a out of a failed or degraded
+// status on cluster (in region): the health issues decide. A conflict (a
+// self-managed DaemonSet or edited fields) needs a choice of
+// --resolve-conflicts; a failed creation cannot be updated, only deleted
+// and created again.
+func AddonFix(cluster, region string, a *ekstypes.Addon) string {
+	conflict := false
+	if a.Health != nil {
+		for _, i := range a.Health.Issues {
+			if i.Code == ekstypes.AddonIssueCodeConfigurationConflict {
+				conflict = true
+			}
+		}
+	}
+	describe := fmt.Sprintf("aws eks describe-addon --cluster-name %s --addon-name %s --region %s", cluster, AgentAddonName, region)
+	podid := fmt.Sprintf("podid install-agent --cluster %s --region %s", cluster, region)
+	update := fmt.Sprintf("aws eks update-addon --cluster-name %s --addon-name %s --region %s", cluster, AgentAddonName, region)
+	deleteAddon := fmt.Sprintf("aws eks delete-addon --cluster-name %s --addon-name %s --region %s", cluster, AgentAddonName, region)
+	switch {
+	case a.Status == ekstypes.AddonStatusCreateFailed && conflict:
+		return fmt.Sprintf("another eks-pod-identity-agent install (a self-managed DaemonSet, e.g. the Helm chart) owns those fields. "+
+			"A failed creation cannot be updated: delete it (%s), then create it taking the DaemonSet over: %s --resolve-conflicts overwrite; "+
+			"or remove the self-managed install first (e.g. helm uninstall) and run %s", deleteAddon, podid, podid)
+	case a.Status == ekstypes.AddonStatusCreateFailed:
+		return fmt.Sprintf("fix the issues above, delete the failed add-on (%s) and run %s again; details: %s", deleteAddon, podid, describe)
+	case conflict:
+		return fmt.Sprintf("someone changed those fields of the add-on's resources: %s --resolve-conflicts overwrite puts the add-on's values back, "+
+			"--resolve-conflicts preserve keeps the changed ones (same as %s --resolve-conflicts OVERWRITE or PRESERVE)", podid, update)
+	case a.Status == ekstypes.AddonStatusDegraded:
+		return fmt.Sprintf("the agent DaemonSet is not healthy: inspect it (kubectl -n kube-system get pods -l app.kubernetes.io/name=%s -o wide) and fix what the issues name; EKS marks the add-on ACTIVE once it is healthy. "+
+			"To re-apply the add-on: %s --resolve-conflicts overwrite (or %s --resolve-conflicts OVERWRITE); details: %s", AgentAddonName, podid, update, describe)
+	}
+	return fmt.Sprintf("fix what the issues name, then retry the update: %s --resolve-conflicts overwrite (or %s --resolve-conflicts OVERWRITE); details: %s", podid, update, describe)
+}
+
+// failedError explains a failed or degraded add-on with its health issues
+// and the way out.
 func (s *AgentAddon) failedError(a *ekstypes.Addon) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "add-on %s %s on cluster %s is %s", AgentAddonName, aws.ToString(a.AddonVersion), s.cluster.Name, a.Status)
 	if a.Health != nil && len(a.Health.Issues) > 0 {
 		b.WriteString(":")
 		for _, i := range a.Health.Issues {
-			fmt.Fprintf(&b, "\n  %s: %s", i.Code, aws.ToString(i.Message))
-			if len(i.ResourceIds) > 0 {
-				fmt.Fprintf(&b, " (resources: %s)", strings.Join(i.ResourceIds, ", "))
-			}
+			fmt.Fprintf(&b, "\n  %s", FormatAddonIssue(i))
 		}
 	} else {
 		b.WriteString(" (EKS reports no health issues)")
 	}
-	hint := fmt.Sprintf("inspect it with %s; to take over a conflicting self-managed DaemonSet: aws eks update-addon --cluster-name %s --addon-name %s --resolve-conflicts OVERWRITE; or delete it (aws eks delete-addon --cluster-name %s --addon-name %s) and run podid again",
-		s.describeHint(), s.cluster.Name, AgentAddonName, s.cluster.Name, AgentAddonName)
-	return fail.Errorf(hint, "%s", b.String())
+	return fail.Errorf(AddonFix(s.cluster.Name, s.cluster.Region, a), "%s", b.String())
 }
 
 // Apply implements step.Step: create the add-on if the plan says so, wait
@@ -216,20 +333,34 @@ func (s *AgentAddon) Apply(ctx context.Context, p step.Plan, progress step.Progr
 	for k, v := range p.Details {
 		res.Details[k] = v
 	}
+	if p.Details["action"] == addonActionUpdate {
+		rc, _ := p.Details["resolveConflicts"].(string)
+		_, err := s.api.UpdateAddon(ctx, &eks.UpdateAddonInput{
+			ClusterName:      aws.String(s.cluster.Name),
+			AddonName:        aws.String(AgentAddonName),
+			ResolveConflicts: ekstypes.ResolveConflicts(rc),
+		})
+		if err != nil {
+			return res, awsapi.Explain(err, "update add-on", fmt.Sprintf("%s on cluster %s", AgentAddonName, s.cluster.Name))
+		}
+		res.Changes = append(res.Changes, fmt.Sprintf("updated add-on %s with resolve conflicts %s", AgentAddonName, rc))
+	}
 	if p.Details["action"] == addonActionCreate {
 		version, _ := p.Details["addonVersion"].(string)
-		// ResolveConflicts NONE: if someone runs a self-managed
-		// eks-pod-identity-agent DaemonSet (Helm chart), OVERWRITE would
-		// silently replace its configuration (tolerations, args). With NONE
-		// the add-on goes CREATE_FAILED with a ConfigurationConflict health
-		// issue, and failedError's hint tells the user how to take over
-		// deliberately. The client request token is left to the SDK (an
-		// idempotency token per call, reused across its retries).
+		rc, _ := p.Details["resolveConflicts"].(string)
+		// ResolveConflicts NONE unless --resolve-conflicts says otherwise:
+		// if someone runs a self-managed eks-pod-identity-agent DaemonSet
+		// (Helm chart), OVERWRITE would silently replace its configuration
+		// (tolerations, args). With NONE the add-on goes CREATE_FAILED with
+		// a ConfigurationConflict health issue, and AddonFix tells the user
+		// how to take over deliberately. The client request token is left
+		// to the SDK (an idempotency token per call, reused across its
+		// retries).
 		_, err := s.api.CreateAddon(ctx, &eks.CreateAddonInput{
 			ClusterName:      aws.String(s.cluster.Name),
 			AddonName:        aws.String(AgentAddonName),
 			AddonVersion:     aws.String(version),
-			ResolveConflicts: ekstypes.ResolveConflictsNone,
+			ResolveConflicts: ekstypes.ResolveConflicts(rc),
 		})
 		var inUse *ekstypes.ResourceInUseException
 		switch {

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/podid/podid/internal/fail"
@@ -113,8 +116,13 @@ func TestAgentAddonFailedStatuses(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, want)
 				}
 			}
-			if h := fail.HintOf(err); !strings.Contains(h, "describe-addon") || !strings.Contains(h, "OVERWRITE") {
-				t.Errorf("hint = %q", h)
+			h := fail.HintOf(err)
+			way := "--resolve-conflicts overwrite"
+			if status == "CREATE_FAILED" {
+				way = "aws eks delete-addon --cluster-name " + testCluster // a failed creation cannot be updated
+			}
+			if !strings.Contains(h, "describe-addon") || !strings.Contains(h, way) {
+				t.Errorf("hint = %q, want describe-addon and %q", h, way)
 			}
 		})
 	}
@@ -258,5 +266,173 @@ func TestAgentAddonWaitSurvivesThrottling(t *testing.T) {
 	e.fake.SetFaults(fakeaws.Faults{EKSRateLimit: 3})
 	if _, err := s.Apply(ctx, p, nil); err != nil {
 		t.Fatalf("Apply under throttling: %v", err)
+	}
+}
+
+func TestParseResolveConflicts(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"": "", "overwrite": "OVERWRITE", "OVERWRITE": "OVERWRITE", "Preserve": "PRESERVE", " none ": "NONE"} {
+		got, err := ParseResolveConflicts(in)
+		if err != nil || string(got) != want {
+			t.Errorf("ParseResolveConflicts(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"force", "keep", "over-write", "yes"} {
+		_, err := ParseResolveConflicts(in)
+		if fail.KindOf(err) != fail.KindUsage || !strings.Contains(err.Error(), in) || !strings.Contains(fail.HintOf(err), "overwrite") {
+			t.Errorf("ParseResolveConflicts(%q): %v (hint %q), want a usage error naming it", in, err, fail.HintOf(err))
+		}
+	}
+}
+
+// A self-managed agent DaemonSet (fields another manager owns) against the
+// add-on, through the fake's resolveConflicts rules: the default fails with
+// the conflicting fields and the real way out; --resolve-conflicts
+// overwrite takes over; an UPDATE_FAILED add-on is fatal without the flag
+// and updated with it.
+func TestAgentAddonResolveConflicts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakeaws.Options{AddonDelay: 20 * time.Millisecond})
+	ctx := context.Background()
+	field := "DaemonSet.apps eks-pod-identity-agent - .spec.template.spec.tolerations"
+	e.fake.SetAddonConflicts(testCluster, AgentAddonName, field)
+	step := func(rc string) *AgentAddon {
+		t.Helper()
+		parsed, err := ParseResolveConflicts(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewAgentAddon(e.clients.EKS(), &agentWaiter{}, e.cluster, AgentAddonOptions{ResolveConflicts: parsed, Poller: fastPoller()})
+	}
+	wantWayOut := func(err error, status string, want, notWant []string) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("no error, want %s", status)
+		}
+		for _, w := range []string{status, "ConfigurationConflict", field} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q lacks %q", err, w)
+			}
+		}
+		h := fail.HintOf(err)
+		for _, w := range want {
+			if !strings.Contains(h, w) {
+				t.Errorf("hint %q lacks %q", h, w)
+			}
+		}
+		for _, w := range notWant {
+			if strings.Contains(h, w) {
+				t.Errorf("hint %q offers %q, which cannot work here", h, w)
+			}
+		}
+	}
+
+	// Default (none): CREATE_FAILED, and the way out is delete + overwrite,
+	// not update-addon (a failed creation cannot be updated).
+	s := step("")
+	p, err := s.Check(ctx)
+	if err != nil || p.Details["resolveConflicts"] != "NONE" {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+	_, err = s.Apply(ctx, p, nil)
+	wantWayOut(err, "CREATE_FAILED", []string{"aws eks delete-addon --cluster-name " + testCluster, "podid install-agent --cluster " + testCluster + " --region " + e.cluster.Region + " --resolve-conflicts overwrite"}, []string{"update-addon"})
+	_, err = step("overwrite").Check(ctx) // still failed: the flag does not hide it
+	wantWayOut(err, "CREATE_FAILED", []string{"delete-addon"}, nil)
+
+	if _, err := e.clients.EKS().DeleteAddon(ctx, &eks.DeleteAddonInput{ClusterName: aws.String(testCluster), AddonName: aws.String(AgentAddonName)}); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, e)
+
+	// preserve on a creation: created with none, and said so.
+	p, err = step("preserve").Check(ctx)
+	if err != nil || p.Details["resolveConflicts"] != "NONE" || len(p.Warnings) == 0 || !strings.Contains(p.Warnings[0], "preserve applies to updates") {
+		t.Fatalf("preserve plan %+v, %v", p, err)
+	}
+
+	// overwrite: created, the DaemonSet taken over.
+	s = step("overwrite")
+	p, err = s.Check(ctx)
+	if err != nil || p.Details["resolveConflicts"] != "OVERWRITE" || !strings.Contains(strings.Join(p.Changes, "\n"), "conflicts: overwrite") {
+		t.Fatalf("overwrite plan %+v, %v", p, err)
+	}
+	if _, err := s.Apply(ctx, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.fake.AddonConflicts(testCluster, AgentAddonName); len(c) != 0 {
+		t.Errorf("conflicts left after overwrite: %v", c)
+	}
+
+	// Someone edits the DaemonSet, an update fails: UPDATE_FAILED.
+	e.fake.SetAddonConflicts(testCluster, AgentAddonName, field)
+	if _, err := e.clients.EKS().UpdateAddon(ctx, &eks.UpdateAddonInput{ClusterName: aws.String(testCluster), AddonName: aws.String(AgentAddonName)}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, e, "UPDATE_FAILED")
+	_, err = step("").Check(ctx)
+	wantWayOut(err, "UPDATE_FAILED", []string{"podid install-agent --cluster " + testCluster + " --region " + e.cluster.Region + " --resolve-conflicts overwrite", "--resolve-conflicts preserve", "update-addon"}, []string{"delete-addon"})
+
+	// With --resolve-conflicts preserve podid updates it and keeps the edits.
+	before := len(mutations(e.fake))
+	s = step("preserve")
+	p, err = s.Check(ctx)
+	if err != nil || p.Satisfied || p.Details["action"] != "update" || !strings.Contains(p.Summary, "ConfigurationConflict") {
+		t.Fatalf("update plan %+v, %v", p, err)
+	}
+	if len(mutations(e.fake)) != before {
+		t.Fatalf("Check mutated: %v", mutations(e.fake)[before:])
+	}
+	res, err := s.Apply(ctx, p, nil)
+	if err != nil || !strings.Contains(res.Summary, "ACTIVE") {
+		t.Fatalf("update: %+v, %v", res, err)
+	}
+	if diff := cmp.Diff([]string{"eks:UpdateAddon"}, mutations(e.fake)[before:]); diff != "" {
+		t.Errorf("mutations (-want +got):\n%s", diff)
+	}
+	if c := e.fake.AddonConflicts(testCluster, AgentAddonName); len(c) != 1 {
+		t.Errorf("preserve lost the edited field: %v", c)
+	}
+}
+
+func describeAgentAddon(t *testing.T, e *env) (*ekstypes.Addon, error) {
+	t.Helper()
+	out, err := e.clients.EKS().DescribeAddon(context.Background(), &eks.DescribeAddonInput{ClusterName: aws.String(testCluster), AddonName: aws.String(AgentAddonName)})
+	if err != nil {
+		return nil, err
+	}
+	return out.Addon, nil
+}
+
+func waitStatus(t *testing.T, e *env, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a, err := describeAgentAddon(t, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(a.Status) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("add-on is %s, want %s", a.Status, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitGone(t *testing.T, e *env) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := describeAgentAddon(t, e)
+		var nf *ekstypes.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("add-on not deleted: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
