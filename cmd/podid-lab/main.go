@@ -90,12 +90,15 @@ type faults struct {
 	EKSRateLimit    float64  `json:"eksRateLimit"`
 	Down            []string `json:"down"`
 	Seed            int64    `json:"seed"`
+	// IAMPropagationDelay hides new roles and changed trust policies from
+	// EKS and EKS Auth for this long ("5s").
+	IAMPropagationDelay duration `json:"iamPropagationDelay"`
 }
 
 func (f faults) toFake() fakeaws.Faults {
 	return fakeaws.Faults{
 		ThrottleRate: f.ThrottleRate, ServerErrorRate: f.ServerErrorRate, Latency: time.Duration(f.Latency),
-		EKSRateLimit: f.EKSRateLimit, Down: f.Down, Seed: f.Seed,
+		EKSRateLimit: f.EKSRateLimit, Down: f.Down, Seed: f.Seed, IAMPropagationDelay: time.Duration(f.IAMPropagationDelay),
 	}
 }
 

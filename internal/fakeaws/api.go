@@ -80,6 +80,10 @@ type Faults struct {
 	EKSRateLimit    float64       `json:"eksRateLimit"`    // EKS requests per second (token bucket, burst = limit); 0 = unlimited
 	Down            []string      `json:"down"`            // services ("eks", "iam", "sts") that answer every call with 503
 	Seed            int64         `json:"seed"`            // random seed; 0 = time based
+	// IAMPropagationDelay is how long a role created, or a trust policy
+	// changed, through the IAM API stays invisible to EKS and EKS Auth
+	// (IAM's eventual consistency; see iamprop.go). 0 = at once.
+	IAMPropagationDelay time.Duration `json:"iamPropagationDelay"`
 }
 
 // Options configure a Server.

@@ -902,16 +902,17 @@ func (s *Server) assocArn(cluster, id string) string {
 
 // checkRole verifies that roleArn names a role of this account whose trust
 // policy lets EKS Pod Identity assume it and tag the session, after
-// authorizing iam:PassRole on it.
+// authorizing iam:PassRole on it. It sees the role as EKS does: through
+// IAM propagation (roleSeenByServiceLocked).
 func (s *Server) checkRole(cs *clusterState, roleArn string) *apiError {
 	if e := s.authorize("eks", "iam:PassRole", roleArn, map[string][]string{"iam:PassedToService": {"pods.eks.amazonaws.com"}}); e != nil {
 		return e
 	}
-	role := s.roleByArn(roleArn)
-	if role == nil {
+	_, trust, ok := s.roleSeenByServiceLocked(roleArn, time.Now())
+	if !ok {
 		return eksInvalid(cs.seed.Name, "Role provided in the request does not exist")
 	}
-	doc, err := parsePolicy(role.trust)
+	doc, err := parsePolicy(trust)
 	ctx := map[string][]string{"aws:sourceaccount": {s.opts.Account}, "aws:sourcearn": {cs.arn}}
 	if err != nil || !trustAllowsPodIdentity(doc, ctx) {
 		return eksInvalid(cs.seed.Name, "Trust policy of the role provided is invalid")
