@@ -19,6 +19,7 @@ import (
 	"github.com/podid/podid/internal/awsapi"
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/trust"
 )
 
 // AssociationReadAPI is what finding an association needs from EKS.
@@ -171,6 +172,14 @@ func RequestToken(o AssociationOptions) string {
 	return "podid-" + hex.EncodeToString(h.Sum(nil))[:32]
 }
 
+// samePolicy compares two session policies by meaning ("" is none).
+func samePolicy(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	return trust.Equivalent(a, b)
+}
+
 func compactJSON(s string) string {
 	var b bytes.Buffer
 	if s == "" || json.Compact(&b, []byte(s)) != nil {
@@ -199,7 +208,7 @@ func (s *Association) diff(cur *AssociationInfo) []change {
 	if cur.DisableSessionTags != s.opts.DisableSessionTags {
 		out = append(out, change{"session tags disabled", fmt.Sprint(cur.DisableSessionTags), fmt.Sprint(s.opts.DisableSessionTags)})
 	}
-	if compactJSON(cur.Policy) != compactJSON(s.opts.Policy) {
+	if !samePolicy(cur.Policy, s.opts.Policy) {
 		out = append(out, change{"session policy", show(compactJSON(cur.Policy)), show(compactJSON(s.opts.Policy))})
 	}
 	return out
@@ -355,7 +364,7 @@ func (s *Association) update(ctx context.Context, cur AssociationInfo) (step.Res
 	if cur.DisableSessionTags != s.opts.DisableSessionTags {
 		in.DisableSessionTags = aws.Bool(s.opts.DisableSessionTags)
 	}
-	if compactJSON(cur.Policy) != compactJSON(s.opts.Policy) {
+	if !samePolicy(cur.Policy, s.opts.Policy) {
 		in.Policy = aws.String(s.opts.Policy)
 	}
 	for attempt := 0; ; attempt++ {

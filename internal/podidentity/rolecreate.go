@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -100,16 +99,6 @@ func RoleArnFor(c ClusterInfo, path, name string) string {
 	return fmt.Sprintf("arn:%s:iam::%s:role%s%s", partition, c.Account, path, name)
 }
 
-// SameJSON reports whether two JSON documents are equal as values (key
-// order and white space ignored).
-func SameJSON(a, b string) bool {
-	var x, y any
-	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
-}
-
 func prettyJSON(s string) string {
 	var v any
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
@@ -187,7 +176,7 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, fmt.Errorf("trust policy of role %s: %w", o.Name, err)
 	}
-	if !SameJSON(cur, s.want) {
+	if !trust.Equivalent(cur, s.want) {
 		curPretty := prettyJSON(cur)
 		if doc, perr := trust.Parse(cur); perr == nil {
 			curPretty = doc.String()
@@ -228,7 +217,7 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 			return step.Plan{}, awsapi.Explain(err, "get inline policy", o.InlineName+" of role "+o.Name)
 		default:
 			doc, derr := trust.Decode(aws.ToString(got.PolicyDocument))
-			if derr != nil || !SameJSON(doc, o.InlineDocument) {
+			if derr != nil || !trust.Equivalent(doc, o.InlineDocument) {
 				s.putInline = true
 				changes = append(changes, "update inline policy "+o.InlineName)
 			}

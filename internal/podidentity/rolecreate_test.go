@@ -2,6 +2,7 @@ package podidentity
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -130,5 +131,54 @@ func TestRoleCreateReportsWhatStands(t *testing.T) {
 		if !strings.Contains(hint, want) {
 			t.Errorf("hint lacks %q: %s", want, hint)
 		}
+	}
+}
+
+// reshuffle writes the same JSON value another way: keys sorted, lists
+// reversed, one-element lists as a bare string.
+func reshuffle(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = reshuffle(e)
+		}
+		return x
+	case []any:
+		if len(x) == 1 {
+			if s, ok := x[0].(string); ok {
+				return s
+			}
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[len(x)-1-i] = reshuffle(e)
+		}
+		return out
+	}
+	return v
+}
+
+// An existing role whose trust says the same thing in other words (as the
+// console, Terraform or CloudFormation write it) is the same trust: it is
+// reused, not refused.
+func TestRoleCreateReusesEquivalentTrust(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakeaws.Options{})
+	s := NewRoleCreate(e.clients.IAM(), roleCreateOpts(e, "carts-tf"))
+	var doc any
+	if err := json.Unmarshal([]byte(s.TrustPolicy()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := json.MarshalIndent(reshuffle(doc), "", "    ")
+	if string(other) == s.TrustPolicy() || !strings.Contains(string(other), `"Action": [`) && !strings.Contains(string(other), `"sts:TagSession",`) {
+		t.Fatalf("reshuffled trust is not different text:\n%s", other)
+	}
+	e.fake.PutRole(fakeaws.Role{Name: "carts-tf", TrustPolicy: string(other)})
+	p, err := s.Check(context.Background())
+	if err != nil {
+		t.Fatalf("Check: %v\n(existing trust:\n%s)", err, other)
+	}
+	if !p.Satisfied || p.Details["role"].(RoleRef).Source != "existing" {
+		t.Errorf("plan = %+v, want the existing role reused as is", p)
 	}
 }
