@@ -102,6 +102,12 @@ type Options struct {
 	// PropagationDelay is how long after Create/Update/DeletePodIdentityAssociation
 	// the change reaches the backend (the webhook).
 	PropagationDelay time.Duration
+	// AssociationDeleteLag is how long a deleted pod identity association
+	// keeps its (namespace, service account): a create for it is answered
+	// 409 "Association already exists: <deleted id>" until then, as EKS
+	// does after a delete (eventual consistency). 0 = none; podid-lab uses
+	// a few seconds. SetAssociationDeleteLag changes it.
+	AssociationDeleteLag time.Duration
 
 	Faults Faults
 
