@@ -277,4 +277,3 @@ func TestAssociationOwnedByAddon(t *testing.T) {
 		t.Errorf("plan = %+v, %v", p, err)
 	}
 }
-
