@@ -27,13 +27,13 @@ func enableAssociation(t *testing.T, ctx context.Context, e *env, opts Associati
 		return AssociationInfo{}, err
 	}
 	if p.Satisfied {
-		return p.Details["association"].(AssociationInfo), nil
+		return associationOf(p.Details), nil
 	}
 	r, err := s.Apply(ctx, p, rec)
 	if err != nil {
 		return AssociationInfo{}, err
 	}
-	return r.Details["association"].(AssociationInfo), nil
+	return associationOf(r.Details), nil
 }
 
 func deleteAssociation(t *testing.T, e *env, id string) {

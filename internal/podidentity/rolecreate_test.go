@@ -178,7 +178,7 @@ func TestRoleCreateReusesEquivalentTrust(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Check: %v\n(existing trust:\n%s)", err, other)
 	}
-	if !p.Satisfied || p.Details["role"].(RoleRef).Source != "existing" {
+	if d, _ := p.Details.(*RoleCreateDetails); !p.Satisfied || d == nil || d.Role.Source != "existing" {
 		t.Errorf("plan = %+v, want the existing role reused as is", p)
 	}
 }
