@@ -293,7 +293,7 @@ func (s *Server) clusterArn(name string) string {
 // Call with s.mu held.
 func (s *Server) cluster(r *request, action string) (*clusterState, *apiError) {
 	name := r.path[1]
-	if e := s.authorize("eks", action, s.clusterArn(name), nil); e != nil {
+	if e := s.authorize(r, action, s.clusterArn(name), nil); e != nil {
 		return nil, e
 	}
 	cs := s.clusters[name]
@@ -344,7 +344,7 @@ func decodeBody(r *request, cluster string, v any) *apiError {
 func (s *Server) eksListClusters(_ context.Context, r *request) (any, string, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.authorize("eks", "eks:ListClusters", fmt.Sprintf("arn:aws:eks:%s:%s:cluster/*", s.opts.Region, s.opts.Account), nil); e != nil {
+	if e := s.authorize(r, "eks:ListClusters", fmt.Sprintf("arn:aws:eks:%s:%s:cluster/*", s.opts.Region, s.opts.Account), nil); e != nil {
 		return nil, "", e
 	}
 	return pageNames(r, "", "clusters", sortedKeys(s.clusters))
@@ -408,7 +408,7 @@ func (s *Server) eksDescribeNodegroup(_ context.Context, r *request) (any, strin
 	name := r.path[1]
 	ngName := r.path[3]
 	arnPrefix := fmt.Sprintf("arn:aws:eks:%s:%s:nodegroup/%s/%s/", s.opts.Region, s.opts.Account, name, ngName)
-	if e := s.authorize("eks", "eks:DescribeNodegroup", arnPrefix+"*", nil); e != nil {
+	if e := s.authorize(r, "eks:DescribeNodegroup", arnPrefix+"*", nil); e != nil {
 		return nil, "", e
 	}
 	cs := s.clusters[name]
@@ -445,7 +445,7 @@ func (s *Server) eksDescribeNodegroup(_ context.Context, r *request) (any, strin
 func (s *Server) eksDescribeAddonVersions(_ context.Context, r *request) (any, string, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.authorize("eks", "eks:DescribeAddonVersions", "*", nil); e != nil {
+	if e := s.authorize(r, "eks:DescribeAddonVersions", "*", nil); e != nil {
 		return nil, "", e
 	}
 	k := r.q("kubernetesVersion")
@@ -534,7 +534,7 @@ func (s *Server) addon(r *request, action string) (*clusterState, *addonState, *
 			arn = a.arn
 		}
 	}
-	if e := s.authorize("eks", action, arn, nil); e != nil {
+	if e := s.authorize(r, action, arn, nil); e != nil {
 		return nil, nil, e
 	}
 	if cs == nil {
@@ -903,8 +903,8 @@ func (s *Server) assocArn(cluster, id string) string {
 // checkRole verifies that roleArn names a role of this account whose trust
 // policy lets EKS Pod Identity assume it and tag the session, after
 // authorizing iam:PassRole on it.
-func (s *Server) checkRole(cs *clusterState, roleArn string) *apiError {
-	if e := s.authorize("eks", "iam:PassRole", roleArn, map[string][]string{"iam:PassedToService": {"pods.eks.amazonaws.com"}}); e != nil {
+func (s *Server) checkRole(r *request, cs *clusterState, roleArn string) *apiError {
+	if e := s.authorize(r, "iam:PassRole", roleArn, map[string][]string{"iam:PassedToService": {"pods.eks.amazonaws.com"}}); e != nil {
 		return e
 	}
 	role := s.roleByArn(roleArn)
@@ -996,7 +996,7 @@ func (s *Server) eksCreateAssociation(_ context.Context, r *request) (any, strin
 	if len(cs.assocs) >= s.maxAssociations {
 		return nil, "", &apiError{status: 400, code: "ResourceLimitExceededException", message: fmt.Sprintf("Cluster %s already has the maximum of %d pod identity associations", cluster, s.maxAssociations), extra: map[string]any{"clusterName": cluster}}
 	}
-	if e := s.checkRole(cs, *in.RoleArn); e != nil {
+	if e := s.checkRole(r, cs, *in.RoleArn); e != nil {
 		return nil, "", e
 	}
 	now := time.Now().UTC()
@@ -1021,7 +1021,7 @@ func (s *Server) eksCreateAssociation(_ context.Context, r *request) (any, strin
 // association authorizes action on the association's ARN and looks it up.
 func (s *Server) association(r *request, action string) (*clusterState, *assocState, *apiError) {
 	cluster, id := r.path[1], r.path[3]
-	if e := s.authorize("eks", action, s.assocArn(cluster, id), nil); e != nil {
+	if e := s.authorize(r, action, s.assocArn(cluster, id), nil); e != nil {
 		return nil, nil, e
 	}
 	cs := s.clusters[cluster]
@@ -1116,7 +1116,7 @@ func (s *Server) eksUpdateAssociation(_ context.Context, r *request) (any, strin
 		return nil, "", eksInvalid(cluster, "No changes requested for association %s: roleArn, targetRoleArn, disableSessionTags and policy already have the requested values", a.id)
 	}
 	if in.RoleArn != nil {
-		if e := s.checkRole(cs, next.roleArn); e != nil {
+		if e := s.checkRole(r, cs, next.roleArn); e != nil {
 			return nil, "", e
 		}
 	}
