@@ -798,7 +798,7 @@ func TestEKSAuthAWSCLI(t *testing.T) {
 	}
 	var out struct {
 		Subject         struct{ Namespace, ServiceAccount string } `json:"subject"`
-		AssumedRoleUser struct{ Arn string }                      `json:"assumedRoleUser"`
+		AssumedRoleUser struct{ Arn string }                       `json:"assumedRoleUser"`
 		Credentials     struct {
 			AccessKeyID string      `json:"accessKeyId"`
 			Expiration  json.Number `json:"expiration"` // the CLI prints the wire's epoch seconds
