@@ -344,9 +344,10 @@ func envVars(kubeconfig, url string) []string {
 		"AWS_ENDPOINT_URL_EKS=" + url,
 		"AWS_ENDPOINT_URL_IAM=" + url,
 		"AWS_ENDPOINT_URL_STS=" + url,
+		"AWS_ENDPOINT_URL_EKS_AUTH=" + url,
 		"AWS_REGION=" + lab.WorkshopRegion,
 		"AWS_DEFAULT_REGION=" + lab.WorkshopRegion,
-		"AWS_ACCESS_KEY_ID=AKIDPODIDLAB",
+		"AWS_ACCESS_KEY_ID=" + labAccessKey,
 		"AWS_SECRET_ACCESS_KEY=podid-lab-secret",
 		"AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
@@ -355,6 +356,9 @@ func envVars(kubeconfig, url string) []string {
 		"AWS_ACCOUNT_ID=" + lab.WorkshopAccount,
 	}
 }
+
+// labAccessKey is the lab admin's access key (any secret is accepted).
+const labAccessKey = "AKIDPODIDLAB"
 
 func shellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
@@ -452,19 +456,31 @@ func runServe(ctx context.Context, dir string) error {
 	hub := lab.NewBackend(client, s.IdentitiesFile)
 	handle := hub.Handle()
 	defer handle.Close()
-	fake := fakeaws.New(fakeaws.Options{
+	opts := fakeaws.Options{
 		Backend:           handle,
 		AddonDelay:        time.Duration(cfg.AddonDelay),
 		AddonReadyTimeout: time.Duration(cfg.AddonReadyTimeout),
 		PropagationDelay:  time.Duration(cfg.PropagationDelay),
 		Faults:            cfg.Faults.toFake(),
-	})
+		// Only the key `podid-lab env` exports is the admin; unknown
+		// long-term keys are refused as AWS would.
+		AdminAccessKeys: []string{labAccessKey},
+	}
+	lab.WireEKSAuth(&opts, client)
+	fake := fakeaws.New(opts)
 	url, err := fake.Start("127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("start fake AWS: %w", err)
 	}
 	defer fake.Close()
 	if err := lab.SeedWorkshopAWS(fake, lab.Kube{Client: client, Server: s.Server, CAData: ca}); err != nil {
+		return err
+	}
+	node, err := lab.NodeRoleCredentials(fake)
+	if err != nil {
+		return err
+	}
+	if err := lab.SaveNodeCredentials(dir, lab.NodeCredentials{Credentials: node, Endpoint: url, Region: lab.WorkshopRegion, Cluster: lab.WorkshopCluster}); err != nil {
 		return err
 	}
 	self, err := os.Executable()

@@ -3,7 +3,8 @@
 // an endpoint override. It is used by tests and by podid-lab; it must never be
 // imported by the podid binary.
 //
-// One HTTP server on 127.0.0.1 answers all three services. Requests are
+// One HTTP server on 127.0.0.1 answers all four services (EKS Auth too:
+// AssumeRoleForPodIdentity, eksauth.go). Requests are
 // routed by the service in the SigV4 credential scope of the Authorization
 // header (Credential=AKID/date/region/<service>/aws4_request); signatures
 // are not checked. EKS speaks restJson1 (server.go, eks.go), IAM and STS
@@ -19,7 +20,11 @@
 // admin.go for the list.
 //
 // Access keys starting with EXPIRED or INVALID are answered with the
-// services' expired-token and invalid-token errors.
+// services' expired-token and invalid-token errors. Each access key maps
+// to a principal (identity.go): the admin user, or a role session the fake
+// issued (IssueRoleSession, EKS Auth), whose session token and expiry are
+// checked and whose role policies, session tags and session policy decide
+// what it may do.
 //
 // This file fixes the package's public API (shared with internal/lab and the
 // tests). Implementations live in the other files of the package.
