@@ -33,6 +33,21 @@ import (
 //     and the target's trust must admit that session (AccessDeniedException);
 //  7. the association's session policy limits the last session;
 //  8. credentials are minted; the fake's other services accept them.
+//
+// Choices where EKS-AUTH.md says UNVERIFIED (the stricter one unless noted):
+//   - the IAM resource of eks-auth:AssumeRoleForPodIdentity is the cluster
+//     ARN; an unknown cluster, and a missing or not yet propagated
+//     association, are ResourceNotFoundException (404); pattern violations
+//     of clusterName or token are InvalidParameterException (400);
+//   - STS refusing a role (trust, conditions, the chain) is
+//     AccessDeniedException (400), as the agent's handling implies;
+//   - with session tags disabled EKS calls sts:AssumeRole only, so a trust
+//     without sts:TagSession then works (plain IAM logic, EKS-AUTH.md §5
+//     case 4; not the stricter choice, because the issue defines the
+//     request as "none [no tags] when session tags are disabled");
+//   - aws:SourceOrgId is not sent (the lab's account is in no
+//     organization), so a trust that requires it is denied;
+//   - the token checks of token.go (pod-bound, iss, exp without leeway).
 
 const eksAuthAction = "eks-auth:AssumeRoleForPodIdentity"
 
@@ -81,6 +96,8 @@ func (s *Server) Exchanges() []Exchange {
 	return append([]Exchange(nil), s.exchanges...)
 }
 
+// eksAuthInvalidParameter answers a clusterName or token that breaks the
+// model's constraints (UNVERIFIED code; the model's "parameter invalid").
 func eksAuthInvalidParameter(format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, code: "InvalidParameterException", message: fmt.Sprintf(format, args...)}
 }

@@ -836,3 +836,49 @@ func TestSessionName(t *testing.T) {
 		}
 	}
 }
+
+func TestEKSAuthAdminRoutes(t *testing.T) {
+	t.Parallel()
+	l := startAuth(t, Options{})
+	do := func(method, path, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, l.url+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, b := do("POST", "/_fake/eks-auth", `{"requireLivePod":true,"sourceArn":"association"}`); code != 200 || !l.srv.EKSAuthOptions().RequireLivePod {
+		t.Errorf("set eks-auth options: %d %s", code, b)
+	}
+	if o := l.srv.EKSAuthOptions(); o.SessionDuration != 6*time.Hour || o.SourceArn != "association" {
+		t.Errorf("options after set: %+v", o)
+	}
+	if code, _ := do("POST", "/_fake/eks-auth", `{"sourceArn":"pod"}`); code != 400 {
+		t.Errorf("bad sourceArn: %d, want 400", code)
+	}
+	if code, _ := do("POST", "/_fake/eks-auth", `{"requireLivePods":true}`); code != 400 {
+		t.Errorf("unknown member: %d, want 400", code)
+	}
+	code, b := do("POST", "/_fake/role-session", `{"role":"node","session":"i-1","ttl":"2h"}`)
+	var c Credentials
+	if code != 200 || json.Unmarshal(b, &c) != nil || c.Arn != "arn:aws:sts::1234567890:assumed-role/node/i-1" {
+		t.Fatalf("role-session: %d %s", code, b)
+	}
+	who, err := l.stsFor(c).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil || *who.Arn != c.Arn {
+		t.Errorf("GetCallerIdentity with admin-issued credentials: %v %v", who, err)
+	}
+	if code, _ := do("POST", "/_fake/role-session", `{"role":"nope","session":"x"}`); code != 400 {
+		t.Errorf("role-session of a missing role: %d, want 400", code)
+	}
+	_, _ = l.assume("a.b.c")
+	code, b = do("GET", "/_fake/eks-auth/exchanges", "")
+	var x []Exchange
+	if code != 200 || json.Unmarshal(b, &x) != nil || len(x) != 1 || x[0].Outcome != "InvalidTokenException" {
+		t.Errorf("exchanges: %d %s", code, b)
+	}
+}

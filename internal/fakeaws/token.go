@@ -28,6 +28,12 @@ import (
 // issuer, it has not expired and is already valid, its aud contains
 // pods.eks.amazonaws.com, and it names the namespace, service account and
 // pod (kubernetes.io claims) with a sub that agrees.
+//
+// Which check EKS makes, and with which exception, is UNVERIFIED except
+// for expiry (ExpiredTokenException with the message format of
+// aws/eks-pod-identity-agent#89). The fake makes every check above (the
+// stricter choice) and answers every other failure with
+// InvalidTokenException.
 
 // PodIdentityAudience is the audience of the tokens EKS Auth accepts.
 const PodIdentityAudience = "pods.eks.amazonaws.com"
