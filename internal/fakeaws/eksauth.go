@@ -260,8 +260,8 @@ func (s *Server) exchange(ctx context.Context, r *request, cluster string, x *Ex
 	name := sessionName(cluster, tok.pod, newRequestID())
 
 	// 5: hop 1, the association's role, assumed by pods.eks.amazonaws.com.
-	role := s.roleByArn(a.roleArn)
-	if role == nil {
+	role, trust, ok := s.roleSeenByEKSAuthLocked(a.roleArn)
+	if !ok {
 		return nil, eksAuthDenied("Unable to assume role %s of association %s: the role does not exist", a.roleArn, a.id)
 	}
 	sourceArn := clusterArn
@@ -279,7 +279,7 @@ func (s *Server) exchange(ctx context.Context, r *request, cluster string, x *Ex
 	}
 	addRequestTags(trustCtx, tags)
 	who := &principalRef{typ: "Service", id: PodIdentityPrincipal}
-	if e := s.checkTrust(role, who, PodIdentityPrincipal, tags != nil, trustCtx, a); e != nil {
+	if e := s.checkTrust(role, trust, who, PodIdentityPrincipal, tags != nil, trustCtx, a); e != nil {
 		return nil, e
 	}
 	last := role
@@ -288,8 +288,8 @@ func (s *Server) exchange(ctx context.Context, r *request, cluster string, x *Ex
 
 	// 6: hop 2, the target role, assumed by the first role's session.
 	if a.targetRoleArn != "" {
-		target := s.roleByArn(a.targetRoleArn)
-		if target == nil {
+		target, targetTrust, ok := s.roleSeenByEKSAuthLocked(a.targetRoleArn)
+		if !ok {
 			return nil, eksAuthDenied("Unable to assume target role %s of association %s: the role does not exist in account %s", a.targetRoleArn, a.id, s.opts.Account)
 		}
 		actions := []string{"sts:AssumeRole"}
@@ -314,7 +314,7 @@ func (s *Server) exchange(ctx context.Context, r *request, cluster string, x *Ex
 		trust2 := maps.Clone(reqCtx)
 		maps.Copy(trust2, s.principalContext(session1))
 		who2 := &principalRef{typ: "AWS", id: session1.arn, also: []string{role.arn, "arn:aws:iam::" + s.opts.Account + ":root", s.opts.Account}}
-		if e := s.checkTrust(target, who2, session1.arn, tags != nil, trust2, a); e != nil {
+		if e := s.checkTrust(target, targetTrust, who2, session1.arn, tags != nil, trust2, a); e != nil {
 			return nil, e
 		}
 		last = target
@@ -345,6 +345,16 @@ func (s *Server) exchange(ctx context.Context, r *request, cluster string, x *Ex
 	}, nil
 }
 
+// roleSeenByEKSAuthLocked returns a role and its trust policy as STS sees
+// them when EKS Auth assumes it. s.mu must be held.
+func (s *Server) roleSeenByEKSAuthLocked(arn string) (*roleState, string, bool) {
+	role := s.roleByArn(arn)
+	if role == nil {
+		return nil, "", false
+	}
+	return role, role.trust, true
+}
+
 // PodIdentityPrincipal is the service principal EKS Auth assumes roles as.
 const PodIdentityPrincipal = "pods.eks.amazonaws.com"
 
@@ -363,8 +373,8 @@ func addRequestTags(ctx map[string][]string, tags map[string]string) {
 
 // checkTrust evaluates role's trust policy for sts:AssumeRole and, when
 // tagging, sts:TagSession, asked by who. Must be called with s.mu held.
-func (s *Server) checkTrust(role *roleState, who *principalRef, whoName string, tagging bool, ctx map[string][]string, a *assocState) *apiError {
-	doc, err := parsePolicy(role.trust)
+func (s *Server) checkTrust(role *roleState, trust string, who *principalRef, whoName string, tagging bool, ctx map[string][]string, a *assocState) *apiError {
+	doc, err := parsePolicy(trust)
 	if err != nil {
 		return eksAuthDenied("Unable to assume role %s: its trust policy does not parse (%v)", role.arn, err)
 	}
