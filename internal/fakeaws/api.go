@@ -7,7 +7,7 @@
 // AssumeRoleForPodIdentity, eksauth.go). Requests are
 // routed by the service in the SigV4 credential scope of the Authorization
 // header (Credential=AKID/date/region/<service>/aws4_request); signatures
-// are not checked. EKS speaks restJson1 (server.go, eks.go), IAM and STS
+// are checked only for credentials the fake issued (identity.go). EKS speaks restJson1 (server.go, eks.go), IAM and STS
 // speak awsQuery (iam.go, sts.go). IAM policies, trust policies and the
 // optional caller policy (SetCallerPolicy) are evaluated by one evaluator
 // (policy.go): explicit Deny wins, then Allow, else implicit deny, with

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/eksauth"
@@ -567,8 +569,12 @@ func TestEKSAuthServiceAccountFromToken(t *testing.T) {
 		"subject": map[string]string{"namespace": "carts", "serviceAccount": "carts"}, "eksNodeName": "node-1", "zone": "usw2-az1"})
 	req, _ := http.NewRequest(http.MethodPost, l.url+"/clusters/"+testCluster+"/assume-role-for-pod-identity", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+l.node.AccessKeyID+"/20260101/us-west-2/eks-auth/aws4_request, SignedHeaders=host, Signature=00")
 	req.Header.Set("X-Amz-Security-Token", l.node.SessionToken)
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: l.node.AccessKeyID, SecretAccessKey: l.node.SecretAccessKey, SessionToken: l.node.SessionToken},
+		req, hex.EncodeToString(sum[:]), "eks-auth", DefaultRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -694,6 +700,16 @@ func TestIssuedCredentialsGetCallerIdentity(t *testing.T) {
 	if err != nil || *admin.Arn != "arn:aws:iam::1234567890:user/podid-lab" {
 		t.Fatalf("admin GetCallerIdentity = %v, %v", admin, err)
 	}
+	// The node session may DescribeCluster (AmazonEKSWorkerNodePolicy) and
+	// nothing else of EKS; a query string is signed like the path.
+	nodeEKS := eks.NewFromConfig(credsConfig(l.node, 1), func(o *eks.Options) { o.BaseEndpoint = aws.String(l.url) })
+	if _, err := nodeEKS.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(testCluster)}); err != nil {
+		t.Errorf("node session DescribeCluster: %v", err)
+	}
+	_, err = nodeEKS.ListPodIdentityAssociations(ctx, &eks.ListPodIdentityAssociationsInput{ClusterName: aws.String(testCluster), Namespace: aws.String("a b/c"), MaxResults: aws.Int32(5)})
+	if errorCode(err) != "AccessDeniedException" || !strings.Contains(err.Error(), "assumed-role/node/i-0123456789abcdef0 is not authorized to perform: eks:ListPodIdentityAssociations") {
+		t.Errorf("node session ListPodIdentityAssociations: %v, want AccessDeniedException", err)
+	}
 	unknown := l.node
 	unknown.AccessKeyID = "ASIAUNKNOWNUNKNOWN12"
 	_, err = l.stsFor(unknown).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -705,6 +721,16 @@ func TestIssuedCredentialsGetCallerIdentity(t *testing.T) {
 	_, err = l.stsFor(wrongToken).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if errorCode(err) != "InvalidClientTokenId" {
 		t.Errorf("wrong session token: %v, want InvalidClientTokenId", err)
+	}
+	wrongSecret := l.node
+	wrongSecret.SecretAccessKey = "not-the-secret"
+	_, err = l.stsFor(wrongSecret).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if errorCode(err) != "SignatureDoesNotMatch" {
+		t.Errorf("wrong secret: %v, want SignatureDoesNotMatch", err)
+	}
+	_, err = l.eksAuthFor(wrongSecret, 1).AssumeRoleForPodIdentity(ctx, &eksauth.AssumeRoleForPodIdentityInput{ClusterName: aws.String(testCluster), Token: aws.String("a.b.c")})
+	if errorCode(err) != "InvalidSignatureException" {
+		t.Errorf("eks-auth with a wrong secret: %v, want InvalidSignatureException", err)
 	}
 	noToken := l.node
 	noToken.SessionToken = ""
@@ -800,8 +826,10 @@ func TestEKSAuthAWSCLI(t *testing.T) {
 		Subject         struct{ Namespace, ServiceAccount string } `json:"subject"`
 		AssumedRoleUser struct{ Arn string }                       `json:"assumedRoleUser"`
 		Credentials     struct {
-			AccessKeyID string      `json:"accessKeyId"`
-			Expiration  json.Number `json:"expiration"` // the CLI prints the wire's epoch seconds
+			AccessKeyID     string      `json:"accessKeyId"`
+			SecretAccessKey string      `json:"secretAccessKey"`
+			SessionToken    string      `json:"sessionToken"`
+			Expiration      json.Number `json:"expiration"` // the CLI prints the wire's epoch seconds
 		} `json:"credentials"`
 	}
 	if err := json.Unmarshal(stdout, &out); err != nil {
@@ -813,6 +841,15 @@ func TestEKSAuthAWSCLI(t *testing.T) {
 	}
 	if exp, err := out.Credentials.Expiration.Float64(); err != nil || time.Until(time.Unix(int64(exp), 0)) < 5*time.Hour {
 		t.Errorf("CLI output %s", stdout)
+	}
+	// botocore signs STS's form POST with the pod's credentials.
+	cmd := exec.Command(awsBin, "sts", "get-caller-identity", "--output", "json")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_ENDPOINT_URL_STS=" + l.url, "AWS_REGION=" + DefaultRegion, "AWS_DEFAULT_REGION=" + DefaultRegion,
+		"AWS_ACCESS_KEY_ID=" + out.Credentials.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + out.Credentials.SecretAccessKey, "AWS_SESSION_TOKEN=" + out.Credentials.SessionToken,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1"}
+	who, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(who), out.AssumedRoleUser.Arn) {
+		t.Errorf("aws sts get-caller-identity with the pod's credentials: %v\n%s", err, who)
 	}
 	_, stderr, err = run(l.iss.sign(t, tokenSpec{ns: "carts", sa: "carts", aud: []string{"sts.amazonaws.com"}}))
 	if err == nil || !strings.Contains(string(stderr), "(InvalidTokenException)") {

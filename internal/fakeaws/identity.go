@@ -21,8 +21,8 @@ import (
 //     caller policy (SetCallerPolicy). With Options.AdminAccessKeys set,
 //     only those keys are the admin and other long-term keys are refused.
 //
-// Signatures are not checked, so the secret key is not either: a test
-// that needs "wrong secret" cannot express it here.
+// The SigV4 signature is checked for issued keys (sigv4.go), whose secret
+// the fake made; the admin's keys accept any secret.
 
 // Credentials are AWS credentials of a role session the fake issued.
 type Credentials struct {
@@ -165,7 +165,8 @@ func expiredClientToken(service string) *apiError {
 
 // resolveCaller maps the access key (and session token) of a request to
 // its principal, or answers with the service's credential error.
-func (s *Server) resolveCaller(service, akid, sessionToken string) (*principal, *apiError) {
+func (s *Server) resolveCaller(service, akid string, hr *http.Request, body []byte) (*principal, *apiError) {
+	sessionToken := hr.Header.Get("X-Amz-Security-Token")
 	if e := credentialError(service, akid); e != nil {
 		return nil, e
 	}
@@ -186,6 +187,10 @@ func (s *Server) resolveCaller(service, akid, sessionToken string) (*principal, 
 	}
 	if !s.now().Before(c.expires) {
 		return nil, expiredClientToken(service)
+	}
+	if err := verifySigV4(hr, body, c.secret); err != nil {
+		s.logger.Debug("fakeaws: signature check failed", "service", service, "accessKey", akid, "err", err)
+		return nil, signatureMismatch(service)
 	}
 	return c.p, nil
 }

@@ -365,7 +365,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		s.writeError(w, r, reqID, ferr)
 		return
 	}
-	caller, aerr := s.resolveCaller(service, akid, hr.Header.Get("X-Amz-Security-Token"))
+	caller, aerr := s.resolveCaller(service, akid, hr, body)
 	if aerr != nil {
 		s.writeError(w, r, reqID, aerr)
 		return
