@@ -205,12 +205,6 @@ func (s *Association) diff(cur *AssociationInfo) []change {
 	return out
 }
 
-// Plan actions of the associate step (Details["action"]).
-const (
-	assocActionCreate = "create"
-	assocActionUpdate = "update"
-)
-
 // Check implements step.Step.
 func (s *Association) Check(ctx context.Context) (step.Plan, error) {
 	cur, err := FindAssociation(ctx, s.api, s.opts.Cluster, s.opts.Namespace, s.opts.ServiceAccount)
@@ -222,10 +216,10 @@ func (s *Association) Check(ctx context.Context) (step.Plan, error) {
 
 // plan decides what to do given the current association (nil = none).
 func (s *Association) plan(cur *AssociationInfo) (step.Plan, error) {
-	details := map[string]any{"cluster": s.opts.Cluster, "namespace": s.opts.Namespace, "serviceAccount": s.opts.ServiceAccount, "roleArn": s.opts.RoleArn}
+	details := &AssociationDetails{Cluster: s.opts.Cluster, Namespace: s.opts.Namespace, ServiceAccount: s.opts.ServiceAccount, RoleArn: s.opts.RoleArn}
 	if cur == nil {
-		details["action"] = assocActionCreate
-		details["clientRequestToken"] = RequestToken(s.opts)
+		details.Action = ActionCreate
+		details.ClientRequestToken = RequestToken(s.opts)
 		line := fmt.Sprintf("create pod identity association %s/%s → %s", s.opts.Namespace, s.opts.ServiceAccount, s.opts.RoleArn)
 		if s.opts.TargetRoleArn != "" {
 			line += " → target " + s.opts.TargetRoleArn
@@ -235,7 +229,7 @@ func (s *Association) plan(cur *AssociationInfo) (step.Plan, error) {
 		}
 		return step.Plan{Summary: fmt.Sprintf("no pod identity association for %s", s.subject()), Changes: []string{line}, Details: details}, nil
 	}
-	details["association"] = *cur
+	details.Association, details.AssociationID = cur, cur.ID
 	changes := s.diff(cur)
 	if len(changes) == 0 {
 		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("association %s already maps %s/%s to %s", cur.ID, cur.Namespace, cur.ServiceAccount, cur.RoleArn), Details: details}, nil
@@ -248,7 +242,7 @@ func (s *Association) plan(cur *AssociationInfo) (step.Plan, error) {
 		return step.Plan{}, fail.Errorf(fmt.Sprintf("pass --update to switch it to %s, or --role %s to keep the current role", s.opts.RoleArn, cur.RoleArn),
 			"association %s for %s differs from what was asked: %s", cur.ID, s.subject(), describeChanges(changes))
 	}
-	details["action"] = assocActionUpdate
+	details.Action = ActionUpdate
 	var lines []string
 	for _, c := range changes {
 		lines = append(lines, fmt.Sprintf("update association %s: %s %s → %s", cur.ID, c.field, c.from, c.to))
@@ -266,19 +260,22 @@ func describeChanges(cs []change) string {
 
 // Apply implements step.Step.
 func (s *Association) Apply(ctx context.Context, p step.Plan, _ step.Progress) (step.Result, error) {
-	switch p.Details["action"] {
-	case assocActionUpdate:
-		cur, _ := p.Details["association"].(AssociationInfo)
-		return s.update(ctx, cur)
+	d, _ := p.Details.(*AssociationDetails)
+	switch {
+	case d != nil && d.Action == ActionUpdate && d.Association != nil:
+		return s.update(ctx, *d.Association)
+	case d != nil && d.Action == ActionUpdate:
+		return step.Result{}, fmt.Errorf("update pod identity association for %s: the plan has no association; run the check first", s.subject())
 	default:
 		return s.create(ctx)
 	}
 }
 
-func resultFor(a AssociationInfo, summary string) step.Result {
-	return step.Result{Summary: summary, Details: map[string]any{
-		"association": a, "associationId": a.ID, "associationArn": a.Arn, "roleArn": a.RoleArn,
-		"createdAt": a.CreatedAt, "modifiedAt": a.ModifiedAt,
+// resultFor is the step's result for association a (as written or found).
+func (s *Association) resultFor(a AssociationInfo, action, summary string) step.Result {
+	return step.Result{Summary: summary, Details: &AssociationDetails{
+		Cluster: s.opts.Cluster, Namespace: s.opts.Namespace, ServiceAccount: s.opts.ServiceAccount, RoleArn: s.opts.RoleArn,
+		Action: action, AssociationID: a.ID, Association: &a,
 	}}
 }
 
@@ -304,7 +301,7 @@ func (s *Association) create(ctx context.Context) (step.Result, error) {
 		out, err := s.api.CreatePodIdentityAssociation(ctx, in)
 		if err == nil {
 			a := associationInfo(out.Association)
-			res := resultFor(a, fmt.Sprintf("association %s maps %s/%s to %s", a.ID, a.Namespace, a.ServiceAccount, a.RoleArn))
+			res := s.resultFor(a, ActionCreate, fmt.Sprintf("association %s maps %s/%s to %s", a.ID, a.Namespace, a.ServiceAccount, a.RoleArn))
 			res.Changes = []string{fmt.Sprintf("created pod identity association %s", a.ID)}
 			return res, nil
 		}
@@ -336,7 +333,7 @@ func (s *Association) acceptConcurrent(ctx context.Context, cause error) (step.R
 		return step.Result{}, fail.Errorf(fmt.Sprintf("pass --update to switch it to %s, or --role %s to keep it", s.opts.RoleArn, cur.RoleArn),
 			"association %s for %s was created concurrently and differs: %s", cur.ID, s.subject(), describeChanges(changes))
 	}
-	res := resultFor(*cur, fmt.Sprintf("association %s maps %s/%s to %s (created concurrently)", cur.ID, cur.Namespace, cur.ServiceAccount, cur.RoleArn))
+	res := s.resultFor(*cur, "", fmt.Sprintf("association %s maps %s/%s to %s (created concurrently)", cur.ID, cur.Namespace, cur.ServiceAccount, cur.RoleArn))
 	res.Warnings = []string{fmt.Sprintf("association %s was created concurrently by someone else; it matches", cur.ID)}
 	return res, nil
 }
@@ -362,7 +359,7 @@ func (s *Association) update(ctx context.Context, cur AssociationInfo) (step.Res
 		out, err := s.api.UpdatePodIdentityAssociation(ctx, in)
 		if err == nil {
 			a := associationInfo(out.Association)
-			res := resultFor(a, fmt.Sprintf("association %s maps %s/%s to %s", a.ID, a.Namespace, a.ServiceAccount, a.RoleArn))
+			res := s.resultFor(a, ActionUpdate, fmt.Sprintf("association %s maps %s/%s to %s", a.ID, a.Namespace, a.ServiceAccount, a.RoleArn))
 			for _, c := range s.diff(&cur) {
 				res.Changes = append(res.Changes, fmt.Sprintf("updated association %s: %s %s → %s", a.ID, c.field, c.from, c.to))
 			}

@@ -49,7 +49,7 @@ func TestAssociationCreateThenUnchanged(t *testing.T) {
 	if p.Satisfied || len(p.Changes) != 1 || !strings.Contains(p.Changes[0], "carts/carts → "+roleArn("carts-dynamo")) {
 		t.Errorf("plan = %+v", p)
 	}
-	a, _ := r.Details["association"].(AssociationInfo)
+	a := associationOf(r.Details)
 	if a.ID == "" || a.RoleArn != roleArn("carts-dynamo") || a.CreatedAt.IsZero() || time.Since(a.CreatedAt) > time.Minute {
 		t.Errorf("result association = %+v", a)
 	}
@@ -59,7 +59,7 @@ func TestAssociationCreateThenUnchanged(t *testing.T) {
 	if !p.Satisfied {
 		t.Errorf("rerun plan = %+v, want satisfied", p)
 	}
-	got, _ := p.Details["association"].(AssociationInfo)
+	got := associationOf(p.Details)
 	if got.ID != a.ID || !got.CreatedAt.Equal(a.CreatedAt) {
 		t.Errorf("rerun association = %+v, want %s", got, a.ID)
 	}
@@ -93,7 +93,7 @@ func TestAssociationDifferentRole(t *testing.T) {
 	if len(p.Changes) != 2 || !strings.Contains(strings.Join(p.Changes, "\n"), "target role "+target+" → (none)") {
 		t.Errorf("plan changes = %q", p.Changes)
 	}
-	a := r.Details["association"].(AssociationInfo)
+	a := associationOf(r.Details)
 	if a.RoleArn != roleArn("new") || a.TargetRoleArn != "" || !a.ModifiedAt.After(a.CreatedAt) && !a.ModifiedAt.Equal(a.CreatedAt) {
 		t.Errorf("updated association = %+v", a)
 	}
@@ -131,7 +131,7 @@ func TestAssociationConcurrentCreates(t *testing.T) {
 			r, err := s.Apply(ctx, p, nil)
 			errs[i] = err
 			if err == nil {
-				ids[i] = r.Details["associationId"].(string)
+				ids[i] = associationOf(r.Details).ID
 			}
 		}()
 	}
@@ -174,7 +174,7 @@ func TestAssociationRerunAfterCrashReusesToken(t *testing.T) {
 	// The same plan applied again (a crash after the create): the token
 	// makes EKS return the original association, no 409, no warning.
 	r2, err := s.Apply(context.Background(), p, nil)
-	if err != nil || r2.Details["associationId"] != r1.Details["associationId"] || len(r2.Warnings) != 0 {
+	if err != nil || associationOf(r2.Details).ID != associationOf(r1.Details).ID || len(r2.Warnings) != 0 {
 		t.Errorf("second apply = %+v, %v", r2, err)
 	}
 }
@@ -294,4 +294,12 @@ func TestRequestToken(t *testing.T) {
 			t.Errorf("%s: same token", name)
 		}
 	}
+}
+
+// associationOf is the association in an associate step's details (zero if none).
+func associationOf(d step.Details) AssociationInfo {
+	if ad, ok := d.(*AssociationDetails); ok && ad.Association != nil {
+		return *ad.Association
+	}
+	return AssociationInfo{}
 }

@@ -116,7 +116,7 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 	o := s.opts
 	out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(o.Name)})
 	var nse *iamtypes.NoSuchEntityException
-	details := map[string]any{"trust": s.want, "scoped": !o.Unscoped}
+	details := &RoleCreateDetails{Trust: s.want, Scoped: !o.Unscoped}
 	var warnings []string
 	if o.Unscoped {
 		warnings = append(warnings, fmt.Sprintf("--unscoped: role %s will trust pods.eks.amazonaws.com without conditions: ANY pod of ANY cluster in account %s whose pod identity association names this role can assume it", o.Name, o.Cluster.Account))
@@ -125,7 +125,7 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 	case errors.As(err, &nse):
 		s.exists = false
 		s.arn = RoleArnFor(o.Cluster, o.Path, o.Name)
-		details["role"] = RoleRef{Name: o.Name, Arn: s.arn, Source: "created"}
+		details.Role = RoleRef{Name: o.Name, Arn: s.arn, Source: "created"}
 		changes := []string{fmt.Sprintf("create role %s (path %s) trusting %s for %s", o.Name, o.Path, trust.ServicePrincipal, s.scopeText())}
 		for _, p := range o.PolicyArns {
 			changes = append(changes, "attach policy "+p)
@@ -141,7 +141,7 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 	s.exists = true
 	role := out.Role
 	s.arn = aws.ToString(role.Arn)
-	details["role"] = RoleRef{Name: o.Name, Arn: s.arn, Source: "existing"}
+	details.Role = RoleRef{Name: o.Name, Arn: s.arn, Source: "existing"}
 	cur, err := trust.Decode(aws.ToString(role.AssumeRolePolicyDocument))
 	if err != nil {
 		return step.Plan{}, fmt.Errorf("trust policy of role %s: %w", o.Name, err)
@@ -151,11 +151,11 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 		if doc, perr := trust.Parse(cur); perr == nil {
 			curPretty = doc.String()
 		}
-		details["trustDiff"] = strings.Replace(trust.Diff(curPretty, s.want), "+++ fixed", "+++ wanted", 1)
+		details.TrustDiff = strings.Replace(trust.Diff(curPretty, s.want), "+++ fixed", "+++ wanted", 1)
 		return step.Plan{Details: details, Warnings: warnings}, fail.Verifyf(
 			fmt.Sprintf("to add the Pod Identity trust to the existing role and keep its other statements: podid verify-role --cluster %s --ns %s --sa %s --role %s --fix; or pick another --name",
 				o.Cluster.Name, o.Namespace, o.ServiceAccount, o.Name),
-			"role %s already exists with another trust policy; podid does not overwrite it:\n%s", o.Name, details["trustDiff"])
+			"role %s already exists with another trust policy; podid does not overwrite it:\n%s", o.Name, details.TrustDiff)
 	}
 	if rp := aws.ToString(role.Path); rp != "" && rp != o.Path {
 		warnings = append(warnings, fmt.Sprintf("role %s exists at path %s, not %s", o.Name, rp, o.Path))
@@ -206,7 +206,7 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 	if len(s.tags) > 0 {
 		changes = append(changes, "tag role with "+joinTags(s.tags))
 	}
-	details["attachedPolicies"] = attached
+	details.AttachedPolicies = attached
 	if len(changes) == 0 {
 		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("role %s exists with the same trust (%s) and every policy asked for", o.Name, s.scopeText()), Warnings: warnings, Details: details}, nil
 	}
@@ -296,7 +296,7 @@ func (s *RoleCreate) Apply(ctx context.Context, p step.Plan, progress step.Progr
 	return step.Result{
 		Summary: fmt.Sprintf("role %s trusts %s for %s", s.arn, trust.ServicePrincipal, s.scopeText()),
 		Changes: changes,
-		Details: map[string]any{"role": RoleRef{Name: o.Name, Arn: s.arn, Source: map[bool]string{true: "existing", false: "created"}[s.exists]}},
+		Details: &RoleCreateDetails{Role: RoleRef{Name: o.Name, Arn: s.arn, Source: map[bool]string{true: "existing", false: "created"}[s.exists]}, Trust: s.want, Scoped: !o.Unscoped},
 	}, nil
 }
 
