@@ -14,7 +14,6 @@ import (
 	eatypes "github.com/aws/aws-sdk-go-v2/service/eksauth/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	authv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -111,7 +110,7 @@ func TestEKSAuthWithLabTokens(t *testing.T) {
 	deadline = time.Now().Add(30 * time.Second)
 	for {
 		p, err := env.Client.CoreV1().Pods(app.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		if err != nil || p.UID != pod.UID || p.Status.Phase == corev1.PodFailed {
+		if err != nil || p.UID != pod.UID || p.DeletionTimestamp != nil {
 			break
 		}
 		if time.Now().After(deadline) {
