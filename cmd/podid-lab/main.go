@@ -80,6 +80,9 @@ type fakeConfig struct {
 	AddonReadyTimeout duration `json:"addonReadyTimeout"`
 	PropagationDelay  duration `json:"propagationDelay"`
 	Faults            faults   `json:"faults"`
+	// EKSAuth tunes the fake's EKS Auth, e.g. {"requireLivePod":true}
+	// (durations in nanoseconds).
+	EKSAuth fakeaws.EKSAuthOptions `json:"eksAuth"`
 }
 
 // faults is fakeaws.Faults with a readable latency ("250ms").
@@ -173,7 +176,7 @@ func newUp(root *rootOptions) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed}")
+	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed}, eksAuth{requireLivePod, sourceArn, sourceOrgId}")
 	f.DurationVar(&addonDelay, "addon-delay", 5*time.Second, "how long a new add-on stays CREATING before the agent DaemonSet is applied")
 	f.DurationVar(&propagation, "propagation-delay", 5*time.Second, "how long a pod identity association change takes to reach the webhook")
 	f.Float64Var(&throttle, "throttle-rate", 0, "fraction of AWS calls answered with a throttling error")
@@ -462,6 +465,7 @@ func runServe(ctx context.Context, dir string) error {
 		AddonReadyTimeout: time.Duration(cfg.AddonReadyTimeout),
 		PropagationDelay:  time.Duration(cfg.PropagationDelay),
 		Faults:            cfg.Faults.toFake(),
+		EKSAuth:           cfg.EKSAuth,
 		// Only the key `podid-lab env` exports is the admin; unknown
 		// long-term keys are refused as AWS would.
 		AdminAccessKeys: []string{labAccessKey},
