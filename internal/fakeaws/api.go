@@ -83,7 +83,7 @@ type Faults struct {
 	ServerErrorRate float64       `json:"serverErrorRate"` // answered with a 5xx
 	Latency         time.Duration `json:"latency"`         // added to every answer
 	EKSRateLimit    float64       `json:"eksRateLimit"`    // EKS requests per second (token bucket, burst = limit); 0 = unlimited
-	Down            []string      `json:"down"`            // services ("eks", "iam", "sts") that answer every call with 503
+	Down            []string      `json:"down"`            // services ("eks", "eks-auth", "iam", "sts") that answer every call with 503
 	Seed            int64         `json:"seed"`            // random seed; 0 = time based
 }
 
