@@ -83,6 +83,9 @@ type fakeConfig struct {
 	// on create) this long.
 	AssociationDeleteLag duration `json:"associationDeleteLag"`
 	Faults               faults   `json:"faults"`
+	// EKSAuth tunes the fake's EKS Auth, e.g. {"requireLivePod":true}
+	// (durations in nanoseconds).
+	EKSAuth fakeaws.EKSAuthOptions `json:"eksAuth"`
 }
 
 // faults is fakeaws.Faults with a readable latency ("250ms").
@@ -186,7 +189,7 @@ func newUp(root *rootOptions) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, associationDeleteLag, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed, iamPropagationDelay}")
+	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, associationDeleteLag, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed, iamPropagationDelay}, eksAuth{requireLivePod, sourceArn, sourceOrgId}")
 	f.DurationVar(&addonDelay, "addon-delay", 5*time.Second, "how long a new add-on stays CREATING before the agent DaemonSet is applied")
 	f.DurationVar(&propagation, "propagation-delay", 5*time.Second, "how long a pod identity association change takes to reach the webhook")
 	f.DurationVar(&deleteLag, "association-delete-lag", 3*time.Second, "how long a deleted pod identity association keeps its service account (EKS answers 409 to a create until then)")
@@ -359,9 +362,10 @@ func envVars(kubeconfig, url string) []string {
 		"AWS_ENDPOINT_URL_EKS=" + url,
 		"AWS_ENDPOINT_URL_IAM=" + url,
 		"AWS_ENDPOINT_URL_STS=" + url,
+		"AWS_ENDPOINT_URL_EKS_AUTH=" + url,
 		"AWS_REGION=" + lab.WorkshopRegion,
 		"AWS_DEFAULT_REGION=" + lab.WorkshopRegion,
-		"AWS_ACCESS_KEY_ID=AKIDPODIDLAB",
+		"AWS_ACCESS_KEY_ID=" + labAccessKey,
 		"AWS_SECRET_ACCESS_KEY=podid-lab-secret",
 		"AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
@@ -370,6 +374,9 @@ func envVars(kubeconfig, url string) []string {
 		"AWS_ACCOUNT_ID=" + lab.WorkshopAccount,
 	}
 }
+
+// labAccessKey is the lab admin's access key (any secret is accepted).
+const labAccessKey = "AKIDPODIDLAB"
 
 func shellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
@@ -467,20 +474,33 @@ func runServe(ctx context.Context, dir string) error {
 	hub := lab.NewBackend(client, s.IdentitiesFile)
 	handle := hub.Handle()
 	defer handle.Close()
-	fake := fakeaws.New(fakeaws.Options{
+	opts := fakeaws.Options{
 		Backend:              handle,
 		AddonDelay:           time.Duration(cfg.AddonDelay),
 		AddonReadyTimeout:    time.Duration(cfg.AddonReadyTimeout),
 		PropagationDelay:     time.Duration(cfg.PropagationDelay),
 		AssociationDeleteLag: time.Duration(cfg.AssociationDeleteLag),
 		Faults:               cfg.Faults.toFake(),
-	})
+		EKSAuth:              cfg.EKSAuth,
+		// Only the key `podid-lab env` exports is the admin; unknown
+		// long-term keys are refused as AWS would.
+		AdminAccessKeys: []string{labAccessKey},
+	}
+	lab.WireEKSAuth(&opts, client)
+	fake := fakeaws.New(opts)
 	url, err := fake.Start("127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("start fake AWS: %w", err)
 	}
 	defer fake.Close()
 	if err := lab.SeedWorkshopAWS(fake, lab.Kube{Client: client, Server: s.Server, CAData: ca}); err != nil {
+		return err
+	}
+	node, err := lab.NodeRoleCredentials(fake)
+	if err != nil {
+		return err
+	}
+	if err := lab.SaveNodeCredentials(dir, lab.NodeCredentials{Credentials: node, Endpoint: url, Region: lab.WorkshopRegion, Cluster: lab.WorkshopCluster}); err != nil {
 		return err
 	}
 	self, err := os.Executable()

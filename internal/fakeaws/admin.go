@@ -16,6 +16,11 @@ package fakeaws
 //	                           "status":"DEGRADED","issues":[{"code":…,"message":…}]}
 //	POST /_fake/caller-policy  body is the caller's identity policy ("" = allow all)
 //	GET  /_fake/state          clusters (with add-ons and associations) and roles
+//	GET  /_fake/eks-auth       the EKS Auth knobs (EKSAuthOptions; durations in ns)
+//	POST /_fake/eks-auth       replaces them, e.g. {"requireLivePod":true}
+//	GET  /_fake/eks-auth/exchanges  AssumeRoleForPodIdentity calls ([]Exchange)
+//	POST /_fake/role-session   {"role":"r","session":"s","ttl":"1h"} issues
+//	                           credentials of a role session (Credentials)
 //
 // Errors are {"error": "..."} with status 400 (bad request), 404 (unknown
 // path) or 405 (wrong method).
@@ -92,6 +97,53 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{})
 	case "GET /_fake/state":
 		writeJSON(w, http.StatusOK, s.State())
+	case "GET /_fake/eks-auth":
+		writeJSON(w, http.StatusOK, s.EKSAuthOptions())
+	case "POST /_fake/eks-auth":
+		var o EKSAuthOptions
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&o); err != nil {
+			adminError(w, http.StatusBadRequest, "eks-auth body: %v; send {\"requireLivePod\":true,\"sessionDuration\":21600000000000,\"sourceArn\":\"cluster\"}", err)
+			return
+		}
+		if o.SourceArn != "" && o.SourceArn != "cluster" && o.SourceArn != "association" {
+			adminError(w, http.StatusBadRequest, "eks-auth sourceArn %q: want \"cluster\" or \"association\"", o.SourceArn)
+			return
+		}
+		s.SetEKSAuthOptions(o)
+		writeJSON(w, http.StatusOK, s.EKSAuthOptions())
+	case "GET /_fake/eks-auth/exchanges":
+		x := s.Exchanges()
+		if x == nil {
+			x = []Exchange{}
+		}
+		writeJSON(w, http.StatusOK, x)
+	case "POST /_fake/role-session":
+		var in struct {
+			Role    string `json:"role"`
+			Session string `json:"session"`
+			TTL     string `json:"ttl"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Role == "" || in.Session == "" {
+			adminError(w, http.StatusBadRequest, "role-session body needs role and session (e.g. {\"role\":\"eks-workshop-node-role\",\"session\":\"i-1\",\"ttl\":\"1h\"}): %v", err)
+			return
+		}
+		var ttl time.Duration
+		if in.TTL != "" {
+			d, err := time.ParseDuration(in.TTL)
+			if err != nil || d <= 0 {
+				adminError(w, http.StatusBadRequest, "role-session ttl %q: want a positive Go duration like \"1h\"", in.TTL)
+				return
+			}
+			ttl = d
+		}
+		c, err := s.IssueRoleSession(in.Role, in.Session, ttl)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
 	default:
 		adminError(w, http.StatusNotFound, "no admin route %s; see the fakeaws package documentation", route)
 	}

@@ -99,7 +99,7 @@ func (s *Server) clusterArn(name string) string {
 // Call with s.mu held.
 func (s *Server) cluster(r *request, action string) (*clusterState, *apiError) {
 	name := r.path[1]
-	if e := s.authorize("eks", action, s.clusterArn(name), nil); e != nil {
+	if e := s.authorize(r, action, s.clusterArn(name), nil); e != nil {
 		return nil, e
 	}
 	cs := s.clusters[name]

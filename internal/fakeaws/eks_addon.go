@@ -154,7 +154,7 @@ func (s *Server) addonArn(cluster, addon string) string {
 func (s *Server) eksDescribeAddonVersions(_ context.Context, r *request) (any, string, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.authorize("eks", "eks:DescribeAddonVersions", "*", nil); e != nil {
+	if e := s.authorize(r, "eks:DescribeAddonVersions", "*", nil); e != nil {
 		return nil, "", e
 	}
 	k := r.q("kubernetesVersion")
@@ -243,7 +243,7 @@ func (s *Server) addon(r *request, action string) (*clusterState, *addonState, *
 			arn = a.arn
 		}
 	}
-	if e := s.authorize("eks", action, arn, nil); e != nil {
+	if e := s.authorize(r, action, arn, nil); e != nil {
 		return nil, nil, e
 	}
 	if cs == nil {

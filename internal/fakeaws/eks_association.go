@@ -95,8 +95,8 @@ func (s *Server) assocArn(cluster, id string) string {
 // policy lets EKS Pod Identity assume it and tag the session, after
 // authorizing iam:PassRole on it. It sees the role as EKS does: through
 // IAM propagation (roleSeenByServiceLocked).
-func (s *Server) checkRole(cs *clusterState, roleArn string) *apiError {
-	if e := s.authorize("eks", "iam:PassRole", roleArn, map[string][]string{"iam:PassedToService": {"pods.eks.amazonaws.com"}}); e != nil {
+func (s *Server) checkRole(r *request, cs *clusterState, roleArn string) *apiError {
+	if e := s.authorize(r, "iam:PassRole", roleArn, map[string][]string{"iam:PassedToService": {"pods.eks.amazonaws.com"}}); e != nil {
 		return e
 	}
 	_, trust, ok := s.roleSeenByServiceLocked(roleArn, time.Now())
@@ -186,7 +186,7 @@ func (s *Server) eksCreateAssociation(_ context.Context, r *request) (any, strin
 	if len(cs.assocs) >= s.maxAssociations {
 		return nil, "", &apiError{status: 400, code: "ResourceLimitExceededException", message: fmt.Sprintf("Cluster %s already has the maximum of %d pod identity associations", cluster, s.maxAssociations), extra: map[string]any{"clusterName": cluster}}
 	}
-	if e := s.checkRole(cs, *in.RoleArn); e != nil {
+	if e := s.checkRole(r, cs, *in.RoleArn); e != nil {
 		return nil, "", e
 	}
 	id := newAssociationID()
@@ -210,7 +210,7 @@ func (s *Server) eksCreateAssociation(_ context.Context, r *request) (any, strin
 // association authorizes action on the association's ARN and looks it up.
 func (s *Server) association(r *request, action string) (*clusterState, *assocState, *apiError) {
 	cluster, id := r.path[1], r.path[3]
-	if e := s.authorize("eks", action, s.assocArn(cluster, id), nil); e != nil {
+	if e := s.authorize(r, action, s.assocArn(cluster, id), nil); e != nil {
 		return nil, nil, e
 	}
 	cs := s.clusters[cluster]
@@ -305,7 +305,7 @@ func (s *Server) eksUpdateAssociation(_ context.Context, r *request) (any, strin
 		return nil, "", eksInvalid(cluster, "No changes requested for association %s: roleArn, targetRoleArn, disableSessionTags and policy already have the requested values", a.id)
 	}
 	if in.RoleArn != nil {
-		if e := s.checkRole(cs, next.roleArn); e != nil {
+		if e := s.checkRole(r, cs, next.roleArn); e != nil {
 			return nil, "", e
 		}
 	}

@@ -260,7 +260,7 @@ func (s *Server) roleFor(r *request, action string) (*roleState, *apiError) {
 	if role != nil {
 		arn = role.arn
 	}
-	if e := s.authorize("iam", action, arn, nil); e != nil {
+	if e := s.authorize(r, action, arn, nil); e != nil {
 		return nil, e
 	}
 	if role == nil {
@@ -348,7 +348,7 @@ func (s *Server) iamCreateRole(_ context.Context, r *request) (any, string, *api
 	}
 	path := normPath(r.f("Path"))
 	arn := "arn:aws:iam::" + s.opts.Account + ":role" + path + name
-	if e := s.authorize("iam", "iam:CreateRole", arn, nil); e != nil {
+	if e := s.authorize(r, "iam:CreateRole", arn, nil); e != nil {
 		return nil, "", e
 	}
 	if s.roles[strings.ToLower(name)] != nil {
@@ -450,7 +450,7 @@ func writePageEnd(b *xb, next string) {
 func (s *Server) iamListRoles(_ context.Context, r *request) (any, string, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.authorize("iam", "iam:ListRoles", "arn:aws:iam::"+s.opts.Account+":role/", nil); e != nil {
+	if e := s.authorize(r, "iam:ListRoles", "arn:aws:iam::"+s.opts.Account+":role/", nil); e != nil {
 		return nil, "", e
 	}
 	prefix := r.f("PathPrefix")
@@ -545,7 +545,7 @@ func (s *Server) policyFor(r *request, action string) (*policyState, *apiError) 
 	if arn == "" {
 		return nil, validationError("policyArn")
 	}
-	if e := s.authorize("iam", action, arn, nil); e != nil {
+	if e := s.authorize(r, action, arn, nil); e != nil {
 		return nil, e
 	}
 	p := s.policies[arn]
@@ -807,7 +807,7 @@ func (s *Server) iamSimulatePrincipalPolicy(_ context.Context, r *request) (any,
 	if len(actions) == 0 {
 		return nil, "", validationError("actionNames")
 	}
-	if e := s.authorize("iam", "iam:SimulatePrincipalPolicy", src, nil); e != nil {
+	if e := s.authorize(r, "iam:SimulatePrincipalPolicy", src, nil); e != nil {
 		return nil, "", e
 	}
 	role := s.roleByArn(src)

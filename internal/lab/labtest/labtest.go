@@ -164,11 +164,13 @@ func (e *Env) Kube() lab.Kube {
 
 // NewFake starts a fresh in-process fakeaws server seeded with the workshop's
 // AWS world, backed by the lab through its own backend handle. It is closed
-// when the test ends. opts.Backend is replaced.
+// when the test ends. opts.Backend is replaced; unset EKS Auth hooks
+// (IssuerKeys, PodLookup) are the lab apiserver's (lab.WireEKSAuth).
 func (e *Env) NewFake(t testing.TB, opts fakeaws.Options) *fakeaws.Server {
 	t.Helper()
 	handle := e.hub.Handle()
 	opts.Backend = handle
+	lab.WireEKSAuth(&opts, e.Client)
 	fake := fakeaws.New(opts)
 	if _, err := fake.Start("127.0.0.1:0"); err != nil {
 		handle.Close()
