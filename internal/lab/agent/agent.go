@@ -260,7 +260,7 @@ func (a *Agent) serveCredentials(w http.ResponseWriter, r *http.Request) {
 	creds, err := a.credentials(r)
 	if err != nil {
 		status, body := errorAnswer(err)
-		a.log.Info("agent: request failed", "status", status, "error", body)
+		a.log.Info("agent: request failed", "status", status, "answer", body, "error", err.Error())
 		http.Error(w, body, status)
 		return
 	}
