@@ -51,11 +51,7 @@ func newPodIdentityWorld(t *testing.T, role string, agentOpts agent.Options) *po
 	waitFor(t, 10*time.Second, "the association to reach the webhook", func() (bool, string) {
 		return lab.Injected(newPod(t, env.Client, app.Namespace, app.ServiceAccount, true)), "dry-run pod not injected"
 	})
-	ag, err := lab.StartAgent(fake, agentOpts, nil)
-	if err != nil {
-		t.Fatalf("start lab agent: %v", err)
-	}
-	t.Cleanup(func() { ag.Close() })
+	ag := env.NewAgent(t, fake, agentOpts)
 	return &podIdentityWorld{env: env, fake: fake, agent: ag, app: app, role: role}
 }
 
