@@ -4,7 +4,8 @@ GO    ?= go
 BIN   := $(CURDIR)/bin
 LAB   := $(CURDIR)/.lab
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/podid/podid/internal/app.Version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X github.com/podid/podid/internal/app.Version=$(VERSION) -X github.com/podid/podid/internal/app.Commit=$(COMMIT)
 export GOTOOLCHAIN := local
 export GOFLAGS := -modcacherw -buildvcs=false
 

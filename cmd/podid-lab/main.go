@@ -85,7 +85,10 @@ type fakeConfig struct {
 	AddonDelay        duration `json:"addonDelay"`
 	AddonReadyTimeout duration `json:"addonReadyTimeout"`
 	PropagationDelay  duration `json:"propagationDelay"`
-	Faults            faults   `json:"faults"`
+	// AssociationDeleteLag: a deleted association's key stays taken (409
+	// on create) this long.
+	AssociationDeleteLag duration `json:"associationDeleteLag"`
+	Faults               faults   `json:"faults"`
 }
 
 // faults is fakeaws.Faults with a readable latency ("250ms").
@@ -96,12 +99,15 @@ type faults struct {
 	EKSRateLimit    float64  `json:"eksRateLimit"`
 	Down            []string `json:"down"`
 	Seed            int64    `json:"seed"`
+	// IAMPropagationDelay hides new roles and changed trust policies from
+	// EKS and EKS Auth for this long ("5s").
+	IAMPropagationDelay duration `json:"iamPropagationDelay"`
 }
 
 func (f faults) toFake() fakeaws.Faults {
 	return fakeaws.Faults{
 		ThrottleRate: f.ThrottleRate, ServerErrorRate: f.ServerErrorRate, Latency: time.Duration(f.Latency),
-		EKSRateLimit: f.EKSRateLimit, Down: f.Down, Seed: f.Seed,
+		EKSRateLimit: f.EKSRateLimit, Down: f.Down, Seed: f.Seed, IAMPropagationDelay: time.Duration(f.IAMPropagationDelay),
 	}
 }
 
@@ -134,6 +140,7 @@ func newUp(root *rootOptions) *cobra.Command {
 	var (
 		configFile                  string
 		addonDelay, propagation     time.Duration
+		deleteLag, iamDelay         time.Duration
 		throttle, serverErr, eksRPS float64
 		latency                     time.Duration
 	)
@@ -142,7 +149,7 @@ func newUp(root *rootOptions) *cobra.Command {
 		Short: "Build what is missing, start the lab and the fake AWS, seed the workshop",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := fakeConfig{AddonDelay: duration(addonDelay), PropagationDelay: duration(propagation)}
+			cfg := fakeConfig{AddonDelay: duration(addonDelay), PropagationDelay: duration(propagation), AssociationDeleteLag: duration(deleteLag)}
 			if configFile != "" {
 				b, err := os.ReadFile(configFile)
 				if err != nil {
@@ -158,6 +165,12 @@ func newUp(root *rootOptions) *cobra.Command {
 			}
 			if f.Changed("propagation-delay") || configFile == "" {
 				cfg.PropagationDelay = duration(propagation)
+			}
+			if f.Changed("association-delete-lag") || configFile == "" {
+				cfg.AssociationDeleteLag = duration(deleteLag)
+			}
+			if f.Changed("iam-propagation-delay") {
+				cfg.Faults.IAMPropagationDelay = duration(iamDelay)
 			}
 			if f.Changed("throttle-rate") {
 				cfg.Faults.ThrottleRate = throttle
@@ -179,9 +192,11 @@ func newUp(root *rootOptions) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed}")
+	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, associationDeleteLag, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed, iamPropagationDelay}")
 	f.DurationVar(&addonDelay, "addon-delay", 5*time.Second, "how long a new add-on stays CREATING before the agent DaemonSet is applied")
 	f.DurationVar(&propagation, "propagation-delay", 5*time.Second, "how long a pod identity association change takes to reach the webhook")
+	f.DurationVar(&deleteLag, "association-delete-lag", 3*time.Second, "how long a deleted pod identity association keeps its service account (EKS answers 409 to a create until then)")
+	f.DurationVar(&iamDelay, "iam-propagation-delay", 0, "how long a new role or a changed trust policy stays invisible to EKS")
 	f.Float64Var(&throttle, "throttle-rate", 0, "fraction of AWS calls answered with a throttling error")
 	f.Float64Var(&serverErr, "server-error-rate", 0, "fraction of AWS calls answered with a 5xx")
 	f.DurationVar(&latency, "latency", 0, "latency added to every AWS answer")
@@ -485,11 +500,12 @@ func runServe(ctx context.Context, dir string) error {
 	handle := hub.Handle()
 	defer handle.Close()
 	fake := fakeaws.New(fakeaws.Options{
-		Backend:           handle,
-		AddonDelay:        time.Duration(cfg.AddonDelay),
-		AddonReadyTimeout: time.Duration(cfg.AddonReadyTimeout),
-		PropagationDelay:  time.Duration(cfg.PropagationDelay),
-		Faults:            cfg.Faults.toFake(),
+		Backend:              handle,
+		AddonDelay:           time.Duration(cfg.AddonDelay),
+		AddonReadyTimeout:    time.Duration(cfg.AddonReadyTimeout),
+		PropagationDelay:     time.Duration(cfg.PropagationDelay),
+		AssociationDeleteLag: time.Duration(cfg.AssociationDeleteLag),
+		Faults:               cfg.Faults.toFake(),
 	})
 	url, err := fake.Start("127.0.0.1:0")
 	if err != nil {

@@ -9,8 +9,9 @@ package fakeaws
 //	GET  /_fake/calls          {"eks:DescribeAddon": 3, …}, failed calls included
 //	POST /_fake/calls/reset    clears the call counts
 //	GET  /_fake/faults         the faults in effect
-//	POST /_fake/faults         replaces the faults; body is Faults, latency in
-//	                           nanoseconds or as a Go duration string ("250ms")
+//	POST /_fake/faults         replaces the faults; body is Faults, latency and
+//	                           iamPropagationDelay in nanoseconds or as a Go
+//	                           duration string ("250ms")
 //	POST /_fake/addon-status   {"cluster":"c","addon":"eks-pod-identity-agent",
 //	                           "status":"DEGRADED","issues":[{"code":…,"message":…}]}
 //	POST /_fake/caller-policy  body is the caller's identity policy ("" = allow all)
@@ -99,34 +100,54 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 func decodeFaults(body io.Reader) (Faults, error) {
 	var raw struct {
 		Faults
-		Latency json.RawMessage `json:"latency"`
+		Latency             json.RawMessage `json:"latency"`
+		IAMPropagationDelay json.RawMessage `json:"iamPropagationDelay"`
 	}
 	if err := json.NewDecoder(body).Decode(&raw); err != nil {
 		return Faults{}, err
 	}
 	f := raw.Faults
-	if len(raw.Latency) > 0 && string(raw.Latency) != "null" {
-		var s string
-		if json.Unmarshal(raw.Latency, &s) == nil {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return Faults{}, fmt.Errorf("latency %q: %v", s, err)
-			}
-			f.Latency = d
-		} else {
-			var n int64
-			if err := json.Unmarshal(raw.Latency, &n); err != nil {
-				return Faults{}, fmt.Errorf("latency must be nanoseconds or a duration string: %v", err)
-			}
-			f.Latency = time.Duration(n)
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *time.Duration
+	}{{"latency", raw.Latency, &f.Latency}, {"iamPropagationDelay", raw.IAMPropagationDelay, &f.IAMPropagationDelay}} {
+		v, err := decodeDuration(d.raw)
+		if err != nil {
+			return Faults{}, fmt.Errorf("%s %v", d.name, err)
 		}
+		*d.dst = v
 	}
 	for _, r := range []float64{f.ThrottleRate, f.ServerErrorRate} {
 		if r < 0 || r > 1 {
 			return Faults{}, fmt.Errorf("rates must be in [0,1], got %v", r)
 		}
 	}
+	if f.IAMPropagationDelay < 0 {
+		return Faults{}, fmt.Errorf("iamPropagationDelay must not be negative, got %v", f.IAMPropagationDelay)
+	}
 	return f, nil
+}
+
+// decodeDuration reads a Go duration string ("250ms") or nanoseconds; an
+// absent or null value is 0.
+func decodeDuration(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q: %v", s, err)
+		}
+		return d, nil
+	}
+	var n int64
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, fmt.Errorf("must be nanoseconds or a duration string: %v", err)
+	}
+	return time.Duration(n), nil
 }
 
 // StateSnapshot is what GET /_fake/state returns.

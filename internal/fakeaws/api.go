@@ -80,6 +80,10 @@ type Faults struct {
 	EKSRateLimit    float64       `json:"eksRateLimit"`    // EKS requests per second (token bucket, burst = limit); 0 = unlimited
 	Down            []string      `json:"down"`            // services ("eks", "iam", "sts") that answer every call with 503
 	Seed            int64         `json:"seed"`            // random seed; 0 = time based
+	// IAMPropagationDelay is how long a role created, or a trust policy
+	// changed, through the IAM API stays invisible to EKS and EKS Auth
+	// (IAM's eventual consistency; see iamprop.go). 0 = at once.
+	IAMPropagationDelay time.Duration `json:"iamPropagationDelay"`
 }
 
 // Options configure a Server.
@@ -98,6 +102,12 @@ type Options struct {
 	// PropagationDelay is how long after Create/Update/DeletePodIdentityAssociation
 	// the change reaches the backend (the webhook).
 	PropagationDelay time.Duration
+	// AssociationDeleteLag is how long a deleted pod identity association
+	// keeps its (namespace, service account): a create for it is answered
+	// 409 "Association already exists: <deleted id>" until then, as EKS
+	// does after a delete (eventual consistency). 0 = none; podid-lab uses
+	// a few seconds. SetAssociationDeleteLag changes it.
+	AssociationDeleteLag time.Duration
 
 	Faults Faults
 

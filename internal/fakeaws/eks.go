@@ -16,9 +16,14 @@ type clusterState struct {
 	arn     string
 	created time.Time
 	addons  map[string]*addonState
-	assocs  []*assocState // creation order
-	tokens  map[string]*assocState
+	assocs  []*assocState          // creation order
+	tokens  map[string]*assocState // CreatePodIdentityAssociation tokens, kept after a delete
 	prop    *propagation
+	// dying are deleted associations that still hold their key
+	// (Options.AssociationDeleteLag; eks_idempotency.go).
+	dying []dyingAssoc
+	// addonTokens are CreateAddon tokens, kept after a delete.
+	addonTokens map[string]*addonToken
 }
 
 // propagation serializes the snapshots sent to the backend.

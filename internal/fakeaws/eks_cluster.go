@@ -32,6 +32,8 @@ func (s *Server) AddCluster(c Cluster) {
 		addons:  map[string]*addonState{},
 		tokens:  map[string]*assocState{},
 		prop:    &propagation{},
+
+		addonTokens: map[string]*addonToken{},
 	}
 }
 
