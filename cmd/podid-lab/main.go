@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/lab"
+	"github.com/podid/podid/internal/lab/agent"
 )
 
 func main() {
@@ -33,6 +35,10 @@ func main() {
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
 	if err != nil {
+		var ec exitCode
+		if errors.As(err, &ec) {
+			os.Exit(int(ec))
+		}
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		if errors.Is(err, context.Canceled) {
 			os.Exit(130)
@@ -56,7 +62,7 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVar(&opts.dir, "dir", "", "lab folder (default: .lab in the podid checkout, else in the working directory)")
-	root.AddCommand(newUp(opts), newDown(opts), newEnv(opts), newStatus(opts), newServe(opts), newBuild(), newAWS(opts))
+	root.AddCommand(newUp(opts), newDown(opts), newEnv(opts), newStatus(opts), newServe(opts), newBuild(), newAWS(opts), newExec(opts))
 	return root
 }
 
@@ -209,6 +215,9 @@ func runUp(ctx context.Context, out, errOut io.Writer, dir string, cfg fakeConfi
 		if ferr != nil || !fake.Alive() {
 			dead = append(dead, lab.Process{Name: "fakeaws"})
 		}
+		if ag, aerr := lab.LoadAgent(dir); aerr != nil || !ag.Alive() {
+			dead = append(dead, lab.Process{Name: lab.AgentProcessName})
+		}
 		if len(dead) == 0 {
 			fmt.Fprintf(out, "The lab in %s is already up (apiserver %s, fake AWS %s).\n", dir, s.Server, fake.URL)
 			return nil
@@ -258,11 +267,16 @@ func runUp(ctx context.Context, out, errOut io.Writer, dir string, cfg fakeConfi
 	if err != nil {
 		return fail(err)
 	}
-	var fake *lab.FakeState
+	var (
+		fake *lab.FakeState
+		ag   *lab.AgentState
+	)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if f, err := lab.LoadFake(dir); err == nil && f.PID == p.PID {
-			fake = f
+		f, ferr := lab.LoadFake(dir)
+		a, aerr := lab.LoadAgent(dir)
+		if ferr == nil && f.PID == p.PID && aerr == nil && a.PID == p.PID {
+			fake, ag = f, a
 			break
 		}
 		if !p.Alive() || time.Now().After(deadline) {
@@ -276,6 +290,7 @@ func runUp(ctx context.Context, out, errOut io.Writer, dir string, cfg fakeConfi
 	}
 	fmt.Fprintf(errOut, "[%5.1fs] fake AWS serving at %s (add-on delay %s, propagation delay %s)\n",
 		time.Since(t0).Seconds(), fake.URL, time.Duration(cfg.AddonDelay), time.Duration(cfg.PropagationDelay))
+	fmt.Fprintf(errOut, "[%5.1fs] pod identity agent serving at %s (node role %s)\n", time.Since(t0).Seconds(), ag.URL, lab.WorkshopNodeRole)
 	dirFlag := ""
 	if repo, err := lab.RepoRoot(); err != nil || filepath.Join(repo, ".lab") != dir {
 		dirFlag = " --dir " + dir
@@ -286,6 +301,9 @@ Use it from this shell (KUBECONFIG, AWS_ENDPOINT_URL, dummy credentials, region)
   eval "$(podid-lab env%[3]s)"
   kubectl get nodes
   podid enable --cluster eks-workshop --ns carts --sa carts
+
+Run a command as a pod would, with the pod's AWS identity (through the lab's agent):
+  podid-lab exec%[3]s --ns carts POD -- aws sts get-caller-identity
 
 Inspect and stop:
   podid-lab status%[3]s
@@ -405,15 +423,25 @@ func newStatus(root *rootOptions) *cobra.Command {
 			if fake, err := lab.LoadFake(dir); err == nil {
 				procs = append(procs, fake.Process)
 			}
+			ag, agErr := lab.LoadAgent(dir)
+			if agErr == nil {
+				procs = append(procs, ag.Process)
+			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "PROCESS\tPID\tALIVE\tURL\tRSS")
 			var total int64
+			counted := map[int]bool{}
 			for _, p := range procs {
 				alive, rss := "no", "-"
 				if p.Alive() {
 					alive = "yes"
-					total += p.RSS()
 					rss = fmt.Sprintf("%d MiB", p.RSS()>>20)
+					if counted[p.PID] {
+						rss = "(in fakeaws)" // the agent runs inside the fake's process
+					} else {
+						total += p.RSS()
+					}
+					counted[p.PID] = true
 				}
 				url := p.URL
 				if url == "" {
@@ -428,6 +456,10 @@ func newStatus(root *rootOptions) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "\nkubeconfig: %s\nlogs:       %s\n", s.Kubeconfig, filepath.Join(s.Dir, "logs"))
 			if fake, err := lab.LoadFake(dir); err == nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "fake AWS:   %s\n", fake.URL)
+			}
+			if agErr == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "agent:      %s (Host check admits %s, %s, %s; node role %s)\n",
+					ag.URL, agent.HostIPv4, agent.HostIPv6, lab.AgentHost, lab.WorkshopNodeRole)
 			}
 			return nil
 		},
@@ -514,7 +546,19 @@ func runServe(ctx context.Context, dir string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "fake AWS serving at %s for lab %s\n", url, dir)
+	ag, err := lab.StartAgent(fake, agent.Options{}, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		return fmt.Errorf("start the pod identity agent: %w", err)
+	}
+	defer ag.Close()
+	if err := lab.SaveAgent(dir, lab.AgentState{Process: lab.Process{
+		Name: lab.AgentProcessName, PID: os.Getpid(), Exe: self, URL: ag.URL(),
+		Log: filepath.Join(lab.RunDir(dir), "logs", "fakeaws.log"),
+	}}); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "pod identity agent serving at %s for cluster %s\n", ag.URL(), lab.WorkshopCluster)
 	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "fake AWS stopping")
+	fmt.Fprintln(os.Stderr, "fake AWS and agent stopping")
 	return nil
 }
