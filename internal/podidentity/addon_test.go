@@ -40,7 +40,7 @@ func TestAgentAddonCreateWaitsForActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Satisfied || p.Details["action"] != "create" || p.Details["addonVersion"] != "v1.3.10-eksbuild.1" {
+	if d, _ := p.Details.(*AddonDetails); p.Satisfied || d == nil || d.Action != ActionCreate || d.AddonVersion != "v1.3.10-eksbuild.1" {
 		t.Fatalf("plan = %+v, want create v1.3.10-eksbuild.1", p)
 	}
 	if len(mutations(e.fake)) != 0 {
@@ -199,7 +199,7 @@ func TestAgentAddonPinnedVersion(t *testing.T) {
 	ctx := context.Background()
 	s := NewAgentAddon(e.clients.EKS(), &agentWaiter{}, e.cluster, AgentAddonOptions{Version: "v1.3.9-eksbuild.1"})
 	p, err := s.Check(ctx)
-	if err != nil || p.Details["addonVersion"] != "v1.3.9-eksbuild.1" {
+	if d, _ := p.Details.(*AddonDetails); err != nil || d == nil || d.AddonVersion != "v1.3.9-eksbuild.1" {
 		t.Fatalf("plan %+v, %v", p, err)
 	}
 	s = NewAgentAddon(e.clients.EKS(), &agentWaiter{}, e.cluster, AgentAddonOptions{Version: "v1.0.0-eksbuild.1"})
@@ -331,7 +331,7 @@ func TestAgentAddonResolveConflicts(t *testing.T) {
 	// not update-addon (a failed creation cannot be updated).
 	s := step("")
 	p, err := s.Check(ctx)
-	if err != nil || p.Details["resolveConflicts"] != "NONE" {
+	if err != nil || addonDetails(p).ResolveConflicts != "NONE" {
 		t.Fatalf("plan %+v, %v", p, err)
 	}
 	_, err = s.Apply(ctx, p, nil)
@@ -346,14 +346,14 @@ func TestAgentAddonResolveConflicts(t *testing.T) {
 
 	// preserve on a creation: created with none, and said so.
 	p, err = step("preserve").Check(ctx)
-	if err != nil || p.Details["resolveConflicts"] != "NONE" || len(p.Warnings) == 0 || !strings.Contains(p.Warnings[0], "preserve applies to updates") {
+	if err != nil || addonDetails(p).ResolveConflicts != "NONE" || len(p.Warnings) == 0 || !strings.Contains(p.Warnings[0], "preserve applies to updates") {
 		t.Fatalf("preserve plan %+v, %v", p, err)
 	}
 
 	// overwrite: created, the DaemonSet taken over.
 	s = step("overwrite")
 	p, err = s.Check(ctx)
-	if err != nil || p.Details["resolveConflicts"] != "OVERWRITE" || !strings.Contains(strings.Join(p.Changes, "\n"), "conflicts: overwrite") {
+	if err != nil || addonDetails(p).ResolveConflicts != "OVERWRITE" || !strings.Contains(strings.Join(p.Changes, "\n"), "conflicts: overwrite") {
 		t.Fatalf("overwrite plan %+v, %v", p, err)
 	}
 	if _, err := s.Apply(ctx, p, nil); err != nil {
@@ -376,7 +376,7 @@ func TestAgentAddonResolveConflicts(t *testing.T) {
 	before := len(mutations(e.fake))
 	s = step("preserve")
 	p, err = s.Check(ctx)
-	if err != nil || p.Satisfied || p.Details["action"] != "update" || !strings.Contains(p.Summary, "ConfigurationConflict") {
+	if err != nil || p.Satisfied || addonDetails(p).Action != ActionUpdate || !strings.Contains(p.Summary, "ConfigurationConflict") {
 		t.Fatalf("update plan %+v, %v", p, err)
 	}
 	if len(mutations(e.fake)) != before {
@@ -435,4 +435,12 @@ func waitGone(t *testing.T, e *env) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func addonDetails(p step.Plan) AddonDetails {
+	d, _ := p.Details.(*AddonDetails)
+	if d == nil {
+		return AddonDetails{}
+	}
+	return *d
 }

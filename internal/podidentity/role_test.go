@@ -93,7 +93,7 @@ func TestVerifyRoleGood(t *testing.T) {
 	if err != nil || !p.Satisfied {
 		t.Fatalf("plan %+v, %v", p, err)
 	}
-	pols := p.Details["policies"].([]PolicyInfo)
+	pols := p.Details.(*RoleDetails).Policies
 	if len(pols) != 2 || pols[0].Arn != arn || pols[0].Version != "v1" || pols[0].Statements[0].Sid != "Table" ||
 		!pols[1].Inline || pols[1].Name != "logs" || pols[1].Statements[0].Actions[0] != "logs:PutLogEvents" {
 		t.Errorf("policies = %+v", pols)
@@ -142,7 +142,10 @@ func TestVerifyRoleTrustProblemsAndFix(t *testing.T) {
 			if err != nil || p.Satisfied {
 				t.Fatalf("fix plan %+v, %v", p, err)
 			}
-			diff, _ := p.Details["trustDiff"].(string)
+			var diff string
+			if d, ok := p.Details.(*RoleDetails); ok {
+				diff = d.TrustDiff
+			}
 			if !strings.Contains(diff, "+") || !strings.Contains(diff, "pods.eks.amazonaws.com") {
 				t.Errorf("diff = %q", diff)
 			}
