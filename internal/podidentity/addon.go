@@ -91,17 +91,58 @@ func (s *AgentAddon) describeHint() string {
 	return fmt.Sprintf("aws eks describe-addon --cluster-name %s --addon-name %s --region %s", s.cluster.Name, AgentAddonName, s.cluster.Region)
 }
 
-// Check implements step.Step.
+// AgentNodeLister is implemented by an AgentWaiter that can name the nodes
+// the agent DaemonSet must serve (not EKS Auto Mode, Fargate, hybrid or
+// other unsupported nodes).
+type AgentNodeLister interface {
+	NodesNeedingAgent(ctx context.Context) ([]string, error)
+}
+
+// Check implements step.Step. On an EKS Auto Mode cluster the add-on is
+// needed only for nodes that are not Auto Mode nodes (managed node groups,
+// self-managed nodes): without any, the step is satisfied.
 func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
 	details := &AddonDetails{Cluster: s.cluster.Name, Addon: AgentAddonName}
-	if s.cluster.AutoMode {
-		details.AutoMode = true
+	if !s.cluster.AutoMode {
+		return s.check(ctx, details)
+	}
+	details.AutoMode = true
+	lister, ok := s.agent.(AgentNodeLister)
+	if s.agent == nil || !ok {
 		return step.Plan{
 			Satisfied: true,
-			Summary:   fmt.Sprintf("cluster %s uses EKS Auto Mode: the Pod Identity Agent is built in, no add-on needed", s.cluster.Name),
+			Summary:   fmt.Sprintf("cluster %s uses EKS Auto Mode: the Pod Identity Agent is built into Auto Mode nodes (other nodes were not checked: no Kubernetes access)", s.cluster.Name),
 			Details:   details,
 		}, nil
 	}
+	need, err := lister.NodesNeedingAgent(ctx)
+	if err != nil {
+		return step.Plan{}, fmt.Errorf("list the nodes of Auto Mode cluster %s: %w", s.cluster.Name, err)
+	}
+	if len(need) == 0 {
+		return step.Plan{
+			Satisfied: true,
+			Summary:   fmt.Sprintf("cluster %s uses EKS Auto Mode and every node is an Auto Mode node: the Pod Identity Agent is built in, no add-on needed", s.cluster.Name),
+			Details:   details,
+		}, nil
+	}
+	details.NodesNeedingAgent = need
+	p, err := s.check(ctx, details)
+	if err == nil {
+		p.Summary += fmt.Sprintf(" (cluster %s uses EKS Auto Mode, but %d %s not Auto Mode nodes and %s the add-on: %s)", s.cluster.Name,
+			len(need), pluralWord(len(need), "node is", "nodes are"), pluralWord(len(need), "needs", "need"), strings.Join(need, ", "))
+	}
+	return p, err
+}
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func (s *AgentAddon) check(ctx context.Context, details *AddonDetails) (step.Plan, error) {
 	out, err := s.api.DescribeAddon(ctx, &eks.DescribeAddonInput{ClusterName: aws.String(s.cluster.Name), AddonName: aws.String(AgentAddonName)})
 	var nf *ekstypes.ResourceNotFoundException
 	switch {
@@ -382,7 +423,7 @@ func (s *AgentAddon) Apply(ctx context.Context, p step.Plan, progress step.Progr
 // DaemonSet.
 func (s *AgentAddon) Verify(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
 	res := step.Result{Summary: p.Summary, Details: p.Details}
-	if s.cluster.AutoMode {
+	if d, _ := p.Details.(*AddonDetails); s.cluster.AutoMode && (d == nil || len(d.NodesNeedingAgent) == 0) {
 		return res, nil
 	}
 	err := s.waitAgent(ctx, progress, &res)

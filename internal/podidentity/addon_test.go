@@ -444,3 +444,60 @@ func addonDetails(p step.Plan) AddonDetails {
 	}
 	return *d
 }
+
+// listingWaiter is an agentWaiter that also names the nodes needing the
+// agent DaemonSet (as workload.Agent does from the cluster's nodes).
+type listingWaiter struct {
+	agentWaiter
+	nodes []string
+}
+
+func (l *listingWaiter) NodesNeedingAgent(context.Context) ([]string, error) { return l.nodes, nil }
+
+// EKS Auto Mode: Auto Mode nodes have the agent built in, but a cluster
+// that also has other nodes (a managed node group) needs the add-on and its
+// DaemonSet for them.
+func TestAgentAddonAutoModeMixed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("only Auto Mode nodes", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, fakeaws.Options{}, func(c *fakeaws.Cluster) { c.AutoMode = true })
+		agent := &listingWaiter{}
+		s := NewAgentAddon(e.clients.EKS(), agent, e.cluster, AgentAddonOptions{Poller: fastPoller()})
+		p, err := s.Check(ctx)
+		if err != nil || !p.Satisfied || !strings.Contains(p.Summary, "every node is an Auto Mode node") {
+			t.Fatalf("plan %+v, %v", p, err)
+		}
+		if _, err := s.Verify(ctx, p, nil); err != nil || agent.calls.Load() != 0 {
+			t.Errorf("Verify: %v, agent waits %d", err, agent.calls.Load())
+		}
+		if n := e.fake.CallCounts()["eks:DescribeAddon"]; n != 0 {
+			t.Errorf("DescribeAddon called %d times", n)
+		}
+	})
+	t.Run("Auto Mode and a managed node group", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, fakeaws.Options{AddonDelay: 20 * time.Millisecond}, func(c *fakeaws.Cluster) { c.AutoMode = true })
+		agent := &listingWaiter{nodes: []string{"ng-node-1", "ng-node-2"}}
+		s := NewAgentAddon(e.clients.EKS(), agent, e.cluster, AgentAddonOptions{Poller: fastPoller()})
+		p, err := s.Check(ctx)
+		if err != nil || p.Satisfied || addonDetails(p).Action != ActionCreate ||
+			!strings.Contains(p.Summary, "2 nodes are not Auto Mode nodes and need the add-on: ng-node-1, ng-node-2") {
+			t.Fatalf("plan %+v, %v", p, err)
+		}
+		if _, err := s.Apply(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+		if agent.calls.Load() != 1 {
+			t.Errorf("the DaemonSet was not waited for (%d waits)", agent.calls.Load())
+		}
+		p, err = s.Check(ctx)
+		if err != nil || !p.Satisfied {
+			t.Fatalf("rerun %+v, %v", p, err)
+		}
+		if _, err := s.Verify(ctx, p, nil); err != nil || agent.calls.Load() != 2 {
+			t.Errorf("Verify on a mixed cluster must check the DaemonSet: %v (%d waits)", err, agent.calls.Load())
+		}
+	})
+}

@@ -26,6 +26,9 @@ type AddonDetails struct {
 	// ResolveConflicts is what a create or update sends: NONE, OVERWRITE
 	// or PRESERVE (--resolve-conflicts).
 	ResolveConflicts string `json:"resolveConflicts,omitempty"`
+	// NodesNeedingAgent are, on an Auto Mode cluster, the nodes that are not
+	// Auto Mode nodes: they need the add-on's DaemonSet.
+	NodesNeedingAgent []string `json:"nodesNeedingAgent,omitempty"`
 }
 
 // RoleDetails are the verify-role step's facts.
