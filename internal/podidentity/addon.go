@@ -129,10 +129,18 @@ func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
 	details.NodesNeedingAgent = need
 	p, err := s.check(ctx, details)
 	if err == nil {
-		p.Summary += fmt.Sprintf(" (cluster %s uses EKS Auto Mode, but %d %s not Auto Mode nodes and %s the add-on: %s)", s.cluster.Name,
-			len(need), pluralWord(len(need), "node is", "nodes are"), pluralWord(len(need), "needs", "need"), strings.Join(need, ", "))
+		p.Summary += s.autoModeNote(need)
 	}
 	return p, err
+}
+
+// autoModeNote says why an Auto Mode cluster gets the add-on.
+func (s *AgentAddon) autoModeNote(need []string) string {
+	if len(need) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (cluster %s uses EKS Auto Mode, but %d %s not Auto Mode nodes and %s the add-on: %s)", s.cluster.Name,
+		len(need), pluralWord(len(need), "node is", "nodes are"), pluralWord(len(need), "needs", "need"), strings.Join(need, ", "))
 }
 
 func pluralWord(n int, one, many string) string {
@@ -416,6 +424,7 @@ func (s *AgentAddon) Apply(ctx context.Context, p step.Plan, progress step.Progr
 	if err := s.waitAgent(ctx, progress, &res); err != nil {
 		return res, err
 	}
+	res.Summary += s.autoModeNote(details.NodesNeedingAgent)
 	return res, nil
 }
 
