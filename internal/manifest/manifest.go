@@ -21,7 +21,7 @@
 //	    serviceAccount: carts      # required; (namespace, serviceAccount) is unique
 //	    role: eks-workshop-carts-dynamo   # role name or ARN, or:
 //	    # roleRule: discover       # the existing association's role, else the one <cluster>-<sa>* role
-//	    workloads: [deployment/carts]     # optional: restart only these
+//	    workloads: [deployment/carts]     # optional: restart only these (NAME or KIND/NAME, as --workload)
 //	    expect: ["dynamodb:Query=arn:aws:dynamodb:us-west-2:111122223333:table/carts"]
 //	    targetRoleArn: …; disableSessionTags: …; policy: …; tags: {…}; update: …; createServiceAccount: …
 //
