@@ -276,6 +276,31 @@ type ContainerInjection struct {
 // Injected reports a complete Pod Identity injection.
 func (i Injection) Injected() bool { return len(i.Missing) == 0 }
 
+// Parts lists the parts of the injection present (the label, the token
+// volume, and per container the agent variables or the token mount), one
+// human-readable item each; empty means none at all.
+func (i Injection) Parts() []string {
+	var found []string
+	if i.HasLabel {
+		found = append(found, "label "+PodIdentityLabel+"=enabled")
+	}
+	if i.HasVolume {
+		found = append(found, "volume "+TokenVolume)
+	}
+	names := make([]string, 0, len(i.Containers))
+	for name := range i.Containers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := i.Containers[name]
+		if c.FullURI != "" || c.TokenFile != "" || c.Mounted {
+			found = append(found, fmt.Sprintf("container %s: %s env or token mount", name, EnvFullURI))
+		}
+	}
+	return found
+}
+
 // CheckInjection inspects a pod's spec for the Pod Identity injection: the
 // label, the projected token volume, and in every container and init
 // container not named in eks.amazonaws.com/skip-containers, the two

@@ -217,7 +217,7 @@ func Steps(sess *cmdutil.Session, c irsa.Candidate, opts *Options) ([]step.Step,
 	steps := []step.Step{
 		vr, assoc,
 		&workload.Propagation{Client: kc, Namespace: c.Namespace, ServiceAccount: c.ServiceAccount},
-		&workload.Reroll{
+		&workload.Restart{
 			Client: kc, Namespace: c.Namespace, ServiceAccount: c.ServiceAccount,
 			Problems:      PodProblems,
 			Want:          "have Pod Identity credentials and no IRSA variables",
