@@ -62,7 +62,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, c Command) error {
 func result(reps []step.Report) map[string]any {
 	out := map[string]any{}
 	for _, r := range reps {
-		for _, k := range []string{"association", "role", "pods", "policies", "expect", "trust", "trustDiff", "addon", "agent"} {
+		for _, k := range []string{"association", "role", "pods", "notRestarted", "policies", "expect", "trust", "trustDiff", "addon", "agent"} {
 			if v, ok := r.Details[k]; ok {
 				out[k] = v
 			}

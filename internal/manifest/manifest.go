@@ -102,7 +102,11 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d problem(s):", e.Path, len(e.Problems))
+	if len(e.Problems) == 1 {
+		fmt.Fprintf(&b, "%s: 1 problem:", e.Path)
+	} else {
+		fmt.Fprintf(&b, "%s: %d problems:", e.Path, len(e.Problems))
+	}
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(e.format(p))

@@ -109,18 +109,27 @@ func (r *Restart) reports(w kube.Workload, pods []corev1.Pod) (out []PodReport, 
 }
 
 // Check finds the workloads and decides which need a restart: a workload
-// whose current pods are all good and whose rollout is complete is left
-// alone; one whose current pods are good but whose rollout is still going
-// (a rerun after an interrupted run) is only awaited.
+// whose pods are all good and whose rollout is complete is left alone; one
+// whose pods are good but whose rollout is still going (a rerun after an
+// interrupted run) is only awaited. Pods that a restart would not replace
+// (OnDelete, below a StatefulSet partition) and the service account's
+// other pods (CronJobs, Jobs, pods without a controller, other
+// controllers) are accounted for in the warnings, one line per cause with
+// its fix; a CronJob's line gives its next run.
 func (r *Restart) Check(ctx context.Context) (step.Plan, error) {
 	matches, others, err := kube.FindWorkloads(ctx, r.Client, r.Namespace, r.ServiceAccount, r.Only)
 	if err != nil {
 		return step.Plan{}, err
 	}
+	acct, err := r.account(ctx, matches)
+	if err != nil {
+		return step.Plan{}, err
+	}
+	details := map[string]any{"pods": []PodReport{}, "notRestarted": acct.pods}
 	if len(matches) == 0 {
-		if r.NoWorkloadsOK {
-			return step.Plan{Satisfied: true, Summary: fmt.Sprintf("no workload runs under %s/%s", r.Namespace, r.ServiceAccount),
-				Details: map[string]any{"pods": []PodReport{}}}, nil
+		if r.NoWorkloadsOK || len(acct.lines) > 0 {
+			return step.Plan{Satisfied: true, Summary: fmt.Sprintf("no deployment, statefulset or daemonset runs under %s/%s", r.Namespace, r.ServiceAccount),
+				Warnings: acct.lines, Details: details}, nil
 		}
 		return step.Plan{}, kube.NoWorkloadsError(r.Namespace, r.ServiceAccount, others)
 	}
@@ -131,33 +140,54 @@ func (r *Restart) Check(ctx context.Context) (step.Plan, error) {
 		if err := kube.CheckRestartable(w); err != nil {
 			return step.Plan{}, err
 		}
-		current, old, err := kube.CurrentPods(ctx, r.Client, w)
+		current, old, err := kube.WorkloadPods(ctx, r.Client, w)
 		if err != nil {
 			return step.Plan{}, err
 		}
-		reps, bad := r.reports(w, current)
+		rolling := rollingPods(w, current)
+		oldRolling := len(rollingPods(w, old))
+		reps, bad := r.reports(w, rolling)
 		pods = append(pods, reps...)
 		warnings = append(warnings, r.placementWarnings(ctx, w, current)...)
+		if len(rolling) == 0 {
+			continue // OnDelete, or every pod below the partition: accounted for
+		}
 		msg, rolledOut, _ := kube.RolloutStatus(w.Object())
-		good := len(current) - len(bad)
+		good := len(rolling) - len(bad)
 		switch {
-		case !r.Force && len(current) > 0 && len(bad) == 0 && rolledOut && old == 0:
-			done = append(done, fmt.Sprintf("%s: %d/%d pods %s", w.Ref(), good, len(current), r.want()))
+		case !r.Force && len(bad) == 0 && rolledOut && oldRolling == 0:
+			done = append(done, fmt.Sprintf("%s: %d/%d pods %s", w.Ref(), good, len(rolling), r.want()))
 			continue
-		case !r.Force && len(current) > 0 && len(bad) == 0:
+		case !r.Force && len(bad) == 0:
 			changes = append(changes, fmt.Sprintf("wait for the rollout of %s (its new pods %s; %s)", w.Ref(), r.want(), strings.TrimSpace(msg)))
 		default:
 			plan.restart[w.Ref()] = true
-			changes = append(changes, fmt.Sprintf("restart %s (%d/%d pods %s)", w.Ref(), good, len(current), r.want()))
+			changes = append(changes, fmt.Sprintf("restart %s (%d/%d pods %s)", w.Ref(), good, len(rolling), r.want()))
 		}
 		plan.workloads = append(plan.workloads, w)
 	}
 	r.plan = plan
-	details := map[string]any{"pods": pods}
+	details["pods"] = pods
+	warnings = append(warnings, acct.lines...)
 	if len(plan.workloads) == 0 {
+		if len(done) == 0 {
+			done = append(done, fmt.Sprintf("no workload of %s/%s that a restart would change", r.Namespace, r.ServiceAccount))
+		}
 		return step.Plan{Satisfied: true, Summary: strings.Join(done, "; "), Warnings: warnings, Details: details}, nil
 	}
 	return step.Plan{Summary: plural(len(plan.restart), "workload", "workloads") + " to restart", Changes: changes, Warnings: warnings, Details: details}, nil
+}
+
+// rollingPods returns the pods that a restart of w replaces (not
+// kube.Kept).
+func rollingPods(w kube.Workload, pods []corev1.Pod) []corev1.Pod {
+	var out []corev1.Pod
+	for i := range pods {
+		if k, _ := kube.Kept(w, &pods[i]); !k {
+			out = append(out, pods[i])
+		}
+	}
+	return out
 }
 
 // Apply restarts, waits for each rollout and checks every new pod.
@@ -205,10 +235,11 @@ func (r *Restart) apply(ctx context.Context, plan restartPlan, progress step.Pro
 		if err != nil {
 			return step.Result{Changes: changes}, err
 		}
-		reps, bad := r.reports(w, current)
+		rolling := rollingPods(w, current)
+		reps, bad := r.reports(w, rolling)
 		pods = append(pods, reps...)
 		problems = append(problems, bad...)
-		summary = append(summary, fmt.Sprintf("%s: %d/%d new pods %s", w.Ref(), len(current)-len(bad), len(current), r.want()))
+		summary = append(summary, fmt.Sprintf("%s: %d/%d new pods %s", w.Ref(), len(rolling)-len(bad), len(rolling), r.want()))
 	}
 	res := step.Result{Summary: strings.Join(summary, "; "), Changes: changes, Details: map[string]any{"pods": pods}}
 	if len(problems) > 0 {
