@@ -283,6 +283,18 @@ func TestEnableNamesPodsItCannotRestart(t *testing.T) {
 	}
 	waitRunning(t, w, "debug", 1)
 	waitRunning(t, w, "managed", 1)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=migrate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("job/migrate has no pod after 60s")
+		}
+	}
 
 	rs, stderr := enable(t, w)
 	jobLine := warningWith(t, rs.Warnings, "job/migrate")

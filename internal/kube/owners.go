@@ -149,6 +149,16 @@ func Kept(w Workload, p *corev1.Pod) (bool, string) {
 	return false, ""
 }
 
+// Rolls reports whether a restart of w replaces any pod: not with the
+// OnDelete update strategy, nor with a StatefulSet partition at or above
+// its replicas.
+func (w Workload) Rolls() bool {
+	if w.UpdateStrategy == string(appsv1.OnDeleteStatefulSetStrategyType) {
+		return false
+	}
+	return w.Kind != KindStatefulSet || w.Partition < w.Replicas
+}
+
 // PodOrdinal is the ordinal of a StatefulSet's pod: the
 // apps.kubernetes.io/pod-index label, else the number after "<sts>-".
 func PodOrdinal(sts string, p *corev1.Pod) (int, bool) {

@@ -149,16 +149,16 @@ func (r *Restart) Check(ctx context.Context) (step.Plan, error) {
 		reps, bad := r.reports(w, rolling)
 		pods = append(pods, reps...)
 		warnings = append(warnings, r.placementWarnings(ctx, w, current)...)
-		if len(rolling) == 0 {
+		if !w.Rolls() {
 			continue // OnDelete, or every pod below the partition: accounted for
 		}
 		msg, rolledOut, _ := kube.RolloutStatus(w.Object())
 		good := len(rolling) - len(bad)
 		switch {
-		case !r.Force && len(bad) == 0 && rolledOut && oldRolling == 0:
+		case !r.Force && len(rolling) > 0 && len(bad) == 0 && rolledOut && oldRolling == 0:
 			done = append(done, fmt.Sprintf("%s: %d/%d pods %s", w.Ref(), good, len(rolling), r.want()))
 			continue
-		case !r.Force && len(bad) == 0:
+		case !r.Force && len(rolling) > 0 && len(bad) == 0:
 			changes = append(changes, fmt.Sprintf("wait for the rollout of %s (its new pods %s; %s)", w.Ref(), r.want(), strings.TrimSpace(msg)))
 		default:
 			plan.restart[w.Ref()] = true
@@ -205,9 +205,12 @@ func (r *Restart) Verify(ctx context.Context, _ step.Plan, progress step.Progres
 	if err != nil {
 		return step.Result{}, err
 	}
-	plan := restartPlan{workloads: matches, restart: map[string]bool{}}
+	plan := restartPlan{restart: map[string]bool{}}
 	for _, w := range matches {
-		plan.restart[w.Ref()] = true
+		if w.Rolls() {
+			plan.workloads = append(plan.workloads, w)
+			plan.restart[w.Ref()] = true
+		}
 	}
 	return r.apply(ctx, plan, progress)
 }
