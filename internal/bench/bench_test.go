@@ -116,7 +116,11 @@ func podidAddonWait(ctx context.Context, tb testing.TB, r *rig, delay time.Durat
 	}
 	a.Active = w.fake.AddonActiveAt(lab.WorkshopCluster, fakeaws.AgentAddonName)
 	a.Describe = w.fake.CallCounts()["eks:DescribeAddon"]
-	if got := res.Details["status"]; got != string(ekstypes.AddonStatusActive) {
+	if d, _ := res.Details.(*podidentity.AddonDetails); d == nil || d.Status != string(ekstypes.AddonStatusActive) {
+		var got any
+		if d != nil {
+			got = d.Status
+		}
 		return a, fmt.Errorf("podid's add-on wait ended on status %v, want ACTIVE", got)
 	}
 	if a.Active.IsZero() || a.Active.After(a.Noticed) {

@@ -16,9 +16,14 @@ type clusterState struct {
 	arn     string
 	created time.Time
 	addons  map[string]*addonState
-	assocs  []*assocState // creation order
-	tokens  map[string]*assocState
+	assocs  []*assocState          // creation order
+	tokens  map[string]*assocState // CreatePodIdentityAssociation tokens, kept after a delete
 	prop    *propagation
+	// dying are deleted associations that still hold their key
+	// (Options.AssociationDeleteLag; eks_idempotency.go).
+	dying []dyingAssoc
+	// addonTokens are CreateAddon tokens, kept after a delete.
+	addonTokens map[string]*addonToken
 }
 
 // propagation serializes the snapshots sent to the backend.
@@ -94,7 +99,7 @@ func (s *Server) clusterArn(name string) string {
 // Call with s.mu held.
 func (s *Server) cluster(r *request, action string) (*clusterState, *apiError) {
 	name := r.path[1]
-	if e := s.authorize("eks", action, s.clusterArn(name), nil); e != nil {
+	if e := s.authorize(r, action, s.clusterArn(name), nil); e != nil {
 		return nil, e
 	}
 	cs := s.clusters[name]

@@ -154,7 +154,7 @@ func (s *Server) addonArn(cluster, addon string) string {
 func (s *Server) eksDescribeAddonVersions(_ context.Context, r *request) (any, string, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.authorize("eks", "eks:DescribeAddonVersions", "*", nil); e != nil {
+	if e := s.authorize(r, "eks:DescribeAddonVersions", "*", nil); e != nil {
 		return nil, "", e
 	}
 	k := r.q("kubernetesVersion")
@@ -243,7 +243,7 @@ func (s *Server) addon(r *request, action string) (*clusterState, *addonState, *
 			arn = a.arn
 		}
 	}
-	if e := s.authorize("eks", action, arn, nil); e != nil {
+	if e := s.authorize(r, action, arn, nil); e != nil {
 		return nil, nil, e
 	}
 	if cs == nil {
@@ -313,7 +313,14 @@ func (s *Server) eksCreateAddon(_ context.Context, r *request) (any, string, *ap
 	if cs.seed.Status != "ACTIVE" {
 		return nil, "", &apiError{status: 400, code: "InvalidRequestException", message: fmt.Sprintf("Cluster %s is in %s state; add-ons can be created on ACTIVE clusters only", cs.seed.Name, cs.seed.Status), extra: map[string]any{"clusterName": cs.seed.Name}}
 	}
+	now := time.Now().UTC()
+	token := str(in.ClientRequestToken)
+	if resp, e, seen := cs.replayAddonTokenLocked(token, name, &in, now); seen {
+		return resp, "", e
+	}
 	if cs.addons[name] != nil {
+		// Also while the add-on is DELETING: the name is taken until the
+		// delete finishes.
 		return nil, "", &apiError{status: 409, code: "ResourceInUseException", message: fmt.Sprintf("Addon already exists: %s", name),
 			extra: map[string]any{"clusterName": cs.seed.Name, "addonName": name}}
 	}
@@ -327,7 +334,6 @@ func (s *Server) eksCreateAddon(_ context.Context, r *request) (any, string, *ap
 	if version == "" {
 		return nil, "", eksInvalid(cs.seed.Name, "Addon %s has no version for Kubernetes %s", name, cs.seed.Version)
 	}
-	now := time.Now().UTC()
 	a := &addonState{name: name, version: version, arn: s.addonArn(cs.seed.Name, name), tags: map[string]string{},
 		status: addonCreating, created: now, modified: now, gen: 1}
 	for k, v := range in.Tags {
@@ -343,6 +349,7 @@ func (s *Server) eksCreateAddon(_ context.Context, r *request) (any, string, *ap
 		a.namespace = in.NamespaceConfig.Namespace
 	}
 	cs.addons[name] = a
+	cs.rememberAddonTokenLocked(token, name, &in, a, now)
 	s.startAddonLifecycleLocked(cs.seed.Name, a, false)
 	return map[string]any{"addon": addonJSON(cs.seed.Name, a)}, cs.seed.Name + "/" + name, nil
 }

@@ -93,16 +93,17 @@ func (s *Server) assocArn(cluster, id string) string {
 
 // checkRole verifies that roleArn names a role of this account whose trust
 // policy lets EKS Pod Identity assume it and tag the session, after
-// authorizing iam:PassRole on it.
-func (s *Server) checkRole(cs *clusterState, roleArn string) *apiError {
-	if e := s.authorize("eks", "iam:PassRole", roleArn, map[string][]string{"iam:PassedToService": {"pods.eks.amazonaws.com"}}); e != nil {
+// authorizing iam:PassRole on it. It sees the role as EKS does: through
+// IAM propagation (roleSeenByServiceLocked).
+func (s *Server) checkRole(r *request, cs *clusterState, roleArn string) *apiError {
+	if e := s.authorize(r, "iam:PassRole", roleArn, map[string][]string{"iam:PassedToService": {"pods.eks.amazonaws.com"}}); e != nil {
 		return e
 	}
-	role := s.roleByArn(roleArn)
-	if role == nil {
+	_, trust, ok := s.roleSeenByServiceLocked(roleArn, time.Now())
+	if !ok {
 		return eksInvalid(cs.seed.Name, "Role provided in the request does not exist")
 	}
-	doc, err := parsePolicy(role.trust)
+	doc, err := parsePolicy(trust)
 	ctx := map[string][]string{"aws:sourceaccount": {s.opts.Account}, "aws:sourcearn": {cs.arn}}
 	if err != nil || !trustAllowsPodIdentity(doc, ctx) {
 		return eksInvalid(cs.seed.Name, "Trust policy of the role provided is invalid")
@@ -163,7 +164,9 @@ func (s *Server) eksCreateAssociation(_ context.Context, r *request) (any, strin
 	}
 	params, _ := json.Marshal([]any{*in.Namespace, *in.ServiceAccount, *in.RoleArn, str(in.TargetRoleArn), disable, str(in.Policy), in.Tags})
 	token := str(in.ClientRequestToken)
-	if prev := cs.tokens[token]; token != "" && prev != nil && cs.assoc(prev.id) == prev {
+	now := time.Now().UTC()
+	if prev := cs.assocTokenLocked(token, now); prev != nil {
+		// The original result, even when the association was deleted since.
 		if prev.tokenParams == string(params) {
 			return map[string]any{"association": assocJSON(cluster, prev)}, "", nil
 		}
@@ -177,13 +180,15 @@ func (s *Server) eksCreateAssociation(_ context.Context, r *request) (any, strin
 			return nil, "", &apiError{status: 409, code: "ResourceInUseException", message: "Association already exists: " + a.id, extra: map[string]any{"clusterName": cluster}}
 		}
 	}
+	if d := cs.dyingLocked(*in.Namespace, *in.ServiceAccount, now); d != nil {
+		return nil, "", inUseByDying(cluster, d)
+	}
 	if len(cs.assocs) >= s.maxAssociations {
 		return nil, "", &apiError{status: 400, code: "ResourceLimitExceededException", message: fmt.Sprintf("Cluster %s already has the maximum of %d pod identity associations", cluster, s.maxAssociations), extra: map[string]any{"clusterName": cluster}}
 	}
-	if e := s.checkRole(cs, *in.RoleArn); e != nil {
+	if e := s.checkRole(r, cs, *in.RoleArn); e != nil {
 		return nil, "", e
 	}
-	now := time.Now().UTC()
 	id := newAssociationID()
 	a := &assocState{id: id, arn: s.assocArn(cluster, id), ns: *in.Namespace, sa: *in.ServiceAccount, roleArn: *in.RoleArn,
 		targetRoleArn: str(in.TargetRoleArn), policy: str(in.Policy), disableSessionTags: disable, tags: map[string]string{},
@@ -205,7 +210,7 @@ func (s *Server) eksCreateAssociation(_ context.Context, r *request) (any, strin
 // association authorizes action on the association's ARN and looks it up.
 func (s *Server) association(r *request, action string) (*clusterState, *assocState, *apiError) {
 	cluster, id := r.path[1], r.path[3]
-	if e := s.authorize("eks", action, s.assocArn(cluster, id), nil); e != nil {
+	if e := s.authorize(r, action, s.assocArn(cluster, id), nil); e != nil {
 		return nil, nil, e
 	}
 	cs := s.clusters[cluster]
@@ -300,7 +305,7 @@ func (s *Server) eksUpdateAssociation(_ context.Context, r *request) (any, strin
 		return nil, "", eksInvalid(cluster, "No changes requested for association %s: roleArn, targetRoleArn, disableSessionTags and policy already have the requested values", a.id)
 	}
 	if in.RoleArn != nil {
-		if e := s.checkRole(cs, next.roleArn); e != nil {
+		if e := s.checkRole(r, cs, next.roleArn); e != nil {
 			return nil, "", e
 		}
 	}
@@ -329,9 +334,8 @@ func (s *Server) eksDeleteAssociation(_ context.Context, r *request) (any, strin
 			break
 		}
 	}
-	if a.token != "" && cs.tokens[a.token] == a {
-		delete(cs.tokens, a.token)
-	}
+	// The token stays: a replay returns this (deleted) association.
+	s.startDyingLocked(cs, a, time.Now())
 	s.schedulePropagationLocked(cs)
 	return map[string]any{"association": assocJSON(cs.seed.Name, a)}, cs.seed.Name + "/" + a.id, nil
 }

@@ -32,6 +32,8 @@ func (s *Server) AddCluster(c Cluster) {
 		addons:  map[string]*addonState{},
 		tokens:  map[string]*assocState{},
 		prop:    &propagation{},
+
+		addonTokens: map[string]*addonToken{},
 	}
 }
 
@@ -40,7 +42,7 @@ func (s *Server) AddCluster(c Cluster) {
 func (s *Server) eksListClusters(_ context.Context, r *request) (any, string, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.authorize("eks", "eks:ListClusters", fmt.Sprintf("arn:aws:eks:%s:%s:cluster/*", s.opts.Region, s.opts.Account), nil); e != nil {
+	if e := s.authorize(r, "eks:ListClusters", fmt.Sprintf("arn:aws:eks:%s:%s:cluster/*", s.opts.Region, s.opts.Account), nil); e != nil {
 		return nil, "", e
 	}
 	return pageNames(r, "", "clusters", sortedKeys(s.clusters))
@@ -94,7 +96,7 @@ func (s *Server) eksDescribeNodegroup(_ context.Context, r *request) (any, strin
 	name := r.path[1]
 	ngName := r.path[3]
 	arnPrefix := fmt.Sprintf("arn:aws:eks:%s:%s:nodegroup/%s/%s/", s.opts.Region, s.opts.Account, name, ngName)
-	if e := s.authorize("eks", "eks:DescribeNodegroup", arnPrefix+"*", nil); e != nil {
+	if e := s.authorize(r, "eks:DescribeNodegroup", arnPrefix+"*", nil); e != nil {
 		return nil, "", e
 	}
 	cs := s.clusters[name]

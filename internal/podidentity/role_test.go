@@ -93,7 +93,7 @@ func TestVerifyRoleGood(t *testing.T) {
 	if err != nil || !p.Satisfied {
 		t.Fatalf("plan %+v, %v", p, err)
 	}
-	pols := p.Details["policies"].([]PolicyInfo)
+	pols := p.Details.(*RoleDetails).Policies
 	if len(pols) != 2 || pols[0].Arn != arn || pols[0].Version != "v1" || pols[0].Statements[0].Sid != "Table" ||
 		!pols[1].Inline || pols[1].Name != "logs" || pols[1].Statements[0].Actions[0] != "logs:PutLogEvents" {
 		t.Errorf("policies = %+v", pols)
@@ -142,7 +142,10 @@ func TestVerifyRoleTrustProblemsAndFix(t *testing.T) {
 			if err != nil || p.Satisfied {
 				t.Fatalf("fix plan %+v, %v", p, err)
 			}
-			diff, _ := p.Details["trustDiff"].(string)
+			var diff string
+			if d, ok := p.Details.(*RoleDetails); ok {
+				diff = d.TrustDiff
+			}
 			if !strings.Contains(diff, "+") || !strings.Contains(diff, "pods.eks.amazonaws.com") {
 				t.Errorf("diff = %q", diff)
 			}
@@ -235,5 +238,32 @@ func TestParseExpect(t *testing.T) {
 		if err != nil && fail.KindOf(err) != fail.KindUsage {
 			t.Errorf("ParseExpect(%q) kind %d, want usage", tt.in, fail.KindOf(err))
 		}
+	}
+}
+
+// A role without permission policies is a warning whose fix is how to give
+// the role permissions, not something about its trust policy.
+func TestVerifyRoleNoPermissionPolicies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakeaws.Options{})
+	e.fake.PutRole(fakeaws.Role{Name: "carts-empty", TrustPolicy: podsTrust})
+	p, err := verifyStep(t, e, "carts-empty", nil).Check(context.Background())
+	if err != nil || !p.Satisfied {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+	var w string
+	for _, s := range p.Warnings {
+		if strings.Contains(s, "no permission policies") {
+			w = s
+		}
+	}
+	for _, want := range []string{"role carts-empty has no permission policies", "aws iam attach-role-policy --role-name carts-empty --policy-arn",
+		"aws iam put-role-policy --role-name carts-empty --policy-name"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warning %q lacks %q", w, want)
+		}
+	}
+	if strings.Contains(w, "trust") || strings.Contains(w, "assume-role-policy") {
+		t.Errorf("warning points at the trust policy: %q", w)
 	}
 }

@@ -9,17 +9,6 @@ import (
 	"github.com/podid/podid/internal/kube"
 )
 
-// NotRestarted is a pod of the service account that the restart step does
-// not replace, as in JSON: its owner, why and the fix that works for it.
-type NotRestarted struct {
-	Pod      string   `json:"pod"`
-	Owner    string   `json:"owner,omitempty"` // kind/name; empty: no controller
-	Good     bool     `json:"good"`
-	Problems []string `json:"problems,omitempty"`
-	Cause    string   `json:"cause"`
-	Fix      string   `json:"fix,omitempty"`
-}
-
 // accounting is what Check found beyond the workloads it restarts.
 type accounting struct {
 	lines []string       // one per cause, with its fix
@@ -60,7 +49,7 @@ func (r *Restart) account(ctx context.Context, matches []kube.Workload) (account
 			continue
 		}
 		probs := r.problems(p, kube.CheckInjection(p))
-		acct.pods = append(acct.pods, NotRestarted{Pod: p.Name, Owner: o.Ref(), Good: len(probs) == 0, Problems: probs, Cause: o.Cause, Fix: o.Fix})
+		acct.pods = append(acct.pods, NotRestarted{Pod: p.Name, Owner: o.Ref(), OK: len(probs) == 0, Problems: probs, Cause: o.Cause, Fix: o.Fix})
 		if len(probs) == 0 {
 			continue
 		}

@@ -93,13 +93,13 @@ func (t probeTarget) check(ctx context.Context, precondition func(context.Contex
 	switch {
 	case !sa.Exists && !t.injected:
 		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("service account %s does not exist: nothing is injected", t.subject()),
-			Details: map[string]any{"injected": false}}, nil
+			Details: &PropagationDetails{Injected: false}}, nil
 	case sa.Exists && t.reached(in) && t.injected:
 		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("the webhook injects new pods of %s", t.subject()),
-			Details: map[string]any{"injected": true}}, nil
+			Details: &PropagationDetails{Injected: true}}, nil
 	case sa.Exists && t.reached(in):
 		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("the webhook does not inject new pods of %s", t.subject()),
-			Details: map[string]any{"injected": false}}, nil
+			Details: &PropagationDetails{Injected: false}}, nil
 	}
 	if precondition != nil {
 		if err := precondition(ctx); err != nil {
@@ -110,13 +110,13 @@ func (t probeTarget) check(ctx context.Context, precondition func(context.Contex
 		return step.Plan{
 			Summary: fmt.Sprintf("new pods of %s are not injected yet", t.subject()),
 			Changes: []string{fmt.Sprintf("wait until the webhook injects new pods of %s (server-side dry-run probe)", t.subject())},
-			Details: map[string]any{"injected": false},
+			Details: &PropagationDetails{Injected: false},
 		}, nil
 	}
 	return step.Plan{
 		Summary: fmt.Sprintf("the webhook still injects new pods of %s (%s)", t.subject(), strings.Join(in.Parts(), ", ")),
 		Changes: []string{fmt.Sprintf("wait until the webhook stops injecting new pods of %s (server-side dry-run probe)", t.subject())},
-		Details: map[string]any{"injected": true},
+		Details: &PropagationDetails{Injected: true},
 	}, nil
 }
 
@@ -143,7 +143,7 @@ func (t probeTarget) wait(ctx context.Context, progress step.Progress) (step.Res
 	}
 	return step.Result{
 		Summary: fmt.Sprintf("the webhook %s new pods of %s (after %s, %s)", state, t.subject(), took.Round(10*time.Millisecond), plural(attempts, "probe", "probes")),
-		Details: map[string]any{"injected": t.injected, "probes": attempts, "waitedSeconds": took.Seconds()},
+		Details: &PropagationDetails{Injected: t.injected, Probes: attempts, WaitedSeconds: took.Seconds()},
 	}, nil
 }
 

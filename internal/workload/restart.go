@@ -50,19 +50,6 @@ type Restart struct {
 	plan restartPlan // from Check, for Apply
 }
 
-// PodReport is one pod, as printed and in JSON: its injection, and whether
-// it is good by the step's definition (Problems says why not).
-type PodReport struct {
-	Workload string   `json:"workload"`
-	Pod      string   `json:"pod"`
-	Node     string   `json:"node,omitempty"`
-	Injected bool     `json:"injected"`
-	Missing  []string `json:"missing,omitempty"`
-	Warnings []string `json:"warnings,omitempty"`
-	Good     bool     `json:"good"`
-	Problems []string `json:"problems,omitempty"`
-}
-
 type restartPlan struct {
 	workloads []kube.Workload
 	restart   map[string]bool // ref -> needs the restart patch (else only wait)
@@ -99,8 +86,7 @@ func (r *Restart) reports(w kube.Workload, pods []corev1.Pod) (out []PodReport, 
 		p := &pods[i]
 		in := kube.CheckInjection(p)
 		probs := r.problems(p, in)
-		out = append(out, PodReport{Workload: w.Ref(), Pod: p.Name, Node: p.Spec.NodeName, Injected: in.Injected(), Missing: in.Missing, Warnings: in.Warnings,
-			Good: len(probs) == 0, Problems: probs})
+		out = append(out, PodReport{Workload: w.Ref(), Pod: p.Name, Node: p.Spec.NodeName, Injected: in.Injected(), OK: len(probs) == 0, Problems: probs, Warnings: in.Warnings})
 		if len(probs) > 0 {
 			bad = append(bad, fmt.Sprintf("pod %s: %s", p.Name, strings.Join(probs, ", ")))
 		}
@@ -125,7 +111,7 @@ func (r *Restart) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, err
 	}
-	details := map[string]any{"pods": []PodReport{}, "notRestarted": acct.pods}
+	details := &RestartDetails{Want: r.want(), Pods: []PodReport{}, NotRestarted: acct.pods}
 	if len(matches) == 0 {
 		if r.NoWorkloadsOK || len(acct.lines) > 0 {
 			return step.Plan{Satisfied: true, Summary: fmt.Sprintf("no deployment, statefulset or daemonset runs under %s/%s", r.Namespace, r.ServiceAccount),
@@ -167,7 +153,12 @@ func (r *Restart) Check(ctx context.Context) (step.Plan, error) {
 		plan.workloads = append(plan.workloads, w)
 	}
 	r.plan = plan
-	details["pods"] = pods
+	details.Pods = pods
+	for _, w := range plan.workloads {
+		if plan.restart[w.Ref()] {
+			details.Restart = append(details.Restart, w.Ref())
+		}
+	}
 	warnings = append(warnings, acct.lines...)
 	if len(plan.workloads) == 0 {
 		if len(done) == 0 {
@@ -221,7 +212,7 @@ func (r *Restart) apply(ctx context.Context, plan restartPlan, progress step.Pro
 			plan.restart[w.Ref()] = true
 		}
 	}
-	var summary, changes, problems []string
+	var summary, changes, problems, restarted []string
 	pods := []PodReport{}
 	for _, w := range plan.workloads {
 		if plan.restart[w.Ref()] {
@@ -230,6 +221,7 @@ func (r *Restart) apply(ctx context.Context, plan restartPlan, progress step.Pro
 				return step.Result{Changes: changes}, err
 			}
 			changes = append(changes, "restarted "+w.Ref())
+			restarted = append(restarted, w.Ref())
 		}
 		if _, err := kube.WaitRollout(ctx, r.Client, w, func(msg string) { progress.Waiting(w.Ref() + ": " + msg) }); err != nil {
 			return step.Result{Changes: changes}, err
@@ -244,7 +236,7 @@ func (r *Restart) apply(ctx context.Context, plan restartPlan, progress step.Pro
 		problems = append(problems, bad...)
 		summary = append(summary, fmt.Sprintf("%s: %d/%d new pods %s", w.Ref(), len(rolling)-len(bad), len(rolling), r.want()))
 	}
-	res := step.Result{Summary: strings.Join(summary, "; "), Changes: changes, Details: map[string]any{"pods": pods}}
+	res := step.Result{Summary: strings.Join(summary, "; "), Changes: changes, Details: &RestartDetails{Want: r.want(), Restarted: restarted, Pods: pods}}
 	if len(problems) > 0 {
 		hint := r.Hint
 		if hint == "" {
