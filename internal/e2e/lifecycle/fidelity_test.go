@@ -72,4 +72,19 @@ func TestRoleCreateThenEnableWhileIAMPropagates(t *testing.T) {
 		t.Errorf("associations: %+v", as)
 	}
 	t.Logf("enable took %v with a 3s IAM propagation delay\n%s", time.Since(start).Round(100*time.Millisecond), r.Stderr)
+
+	// IAM slower than --timeout: exit 4, naming what podid waited for.
+	w.Fake.SetFaults(fakeaws.Faults{IAMPropagationDelay: time.Minute})
+	r = w.Podid(t, append([]string{"role", "create", "--name", "carts-slow"}, w.Target()...)...)
+	if r.Code != 0 {
+		t.Fatalf("role create carts-slow: exit %d\n%s", r.Code, r.Stderr)
+	}
+	slow := strings.TrimSpace(r.Stdout)
+	w.Timeout = "5s"
+	r = w.Podid(t, append([]string{"associate", "--update", "--role", slow}, w.Target()...)...)
+	if r.Code != 4 {
+		t.Fatalf("associate while IAM is slower than --timeout: exit %d, want 4\n%s", r.Code, r.Stderr)
+	}
+	mustContain(t, "stderr", r.Stderr, "waiting: IAM to propagate the new role "+slow, "gave up after", "Role provided in the request does not exist", "--timeout")
+	t.Logf("associate with --timeout 5s and a 1m IAM propagation delay:\n%s", r.Stderr)
 }
