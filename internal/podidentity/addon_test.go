@@ -315,6 +315,7 @@ func TestAgentAddonResolveConflicts(t *testing.T) {
 			}
 		}
 		h := fail.HintOf(err)
+		t.Logf("error: %v\nhint: %s", err, h)
 		for _, w := range want {
 			if !strings.Contains(h, w) {
 				t.Errorf("hint %q lacks %q", h, w)
