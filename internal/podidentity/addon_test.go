@@ -332,7 +332,7 @@ func TestAgentAddonResolveConflicts(t *testing.T) {
 	// not update-addon (a failed creation cannot be updated).
 	s := step("")
 	p, err := s.Check(ctx)
-	if err != nil || addonDetails(p).ResolveConflicts != "NONE" {
+	if err != nil || addonDetails(p).ResolveConflicts != "" || strings.Contains(strings.Join(p.Changes, "\n"), "conflicts:") {
 		t.Fatalf("plan %+v, %v", p, err)
 	}
 	_, err = s.Apply(ctx, p, nil)
