@@ -99,3 +99,23 @@ func TestAutoModeMixedNodes(t *testing.T) {
 		t.Errorf("verify: exit %d\n%s", r.Code, r.Stderr)
 	}
 }
+
+// A role without permission policies: status warns, and the fix says how to
+// attach a permission policy, not how to change the trust policy.
+func TestRoleWithoutPermissionPolicies(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.Fake.PutRole(fakeaws.Role{Name: "carts-empty", TrustPolicy: lab.PodIdentityTrust})
+	mustRun(t, w, "associate", "--role", "carts-empty")
+	r := w.Podid(t, append([]string{"status", "-o", "json"}, w.Target()...)...)
+	rep := report(t, r)
+	f := mustFind(t, rep, diagnose.AreaRole, diagnose.Warn, "role carts-empty has no permission policies")
+	for _, want := range []string{"aws iam attach-role-policy --role-name carts-empty --policy-arn", "aws iam put-role-policy --role-name carts-empty"} {
+		if !strings.Contains(f.Fix, want) {
+			t.Errorf("fix %q lacks %q", f.Fix, want)
+		}
+	}
+	if strings.Contains(f.Fix, "trust") {
+		t.Errorf("fix points at the trust policy: %q", f.Fix)
+	}
+}
