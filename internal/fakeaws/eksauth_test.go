@@ -44,7 +44,7 @@ type issuer struct {
 	kid string
 }
 
-func newIssuer(t *testing.T) *issuer {
+func newIssuer(t testing.TB) *issuer {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -71,7 +71,7 @@ type tokenSpec struct {
 }
 
 // sign makes a service account token like the apiserver's.
-func (i *issuer) sign(t *testing.T, s tokenSpec) string {
+func (i *issuer) sign(t testing.TB, s tokenSpec) string {
 	t.Helper()
 	if s.aud == nil {
 		s.aud = []string{PodIdentityAudience}
@@ -940,4 +940,47 @@ func TestEKSAuthIAMPropagation(t *testing.T) {
 	time.Sleep(time.Until(changed.Add(450 * time.Millisecond)))
 	_, err := l.assume(tok)
 	wantAPIError[*eatypes.AccessDeniedException](t, "after propagation of a trust without TagSession", err, 400, "sts:TagSession")
+}
+
+// BenchmarkEKSAuthExchange measures one AssumeRoleForPodIdentity through
+// the real client (token verification, trust evaluation, minting).
+func BenchmarkEKSAuthExchange(b *testing.B) {
+	iss := newIssuer(b)
+	s := New(Options{IssuerKeys: func(context.Context, string) (IssuerKeys, error) {
+		return IssuerKeys{Issuer: testIssuer, JWKS: iss.jwks()}, nil
+	}})
+	url, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	s.AddCluster(Cluster{Name: testCluster})
+	s.PutRole(Role{Name: "carts-dynamo", TrustPolicy: podsTrust})
+	s.PutRole(Role{Name: "node", TrustPolicy: podsTrust})
+	if err := s.AttachRolePolicy("node", workerPolicy); err != nil {
+		b.Fatal(err)
+	}
+	node, err := s.IssueRoleSession("node", "i-1", time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, _, _ := clientsFor(url, "AKID", 1)
+	if _, err := e.CreatePodIdentityAssociation(context.Background(), &eks.CreatePodIdentityAssociationInput{ClusterName: aws.String(testCluster),
+		Namespace: aws.String("carts"), ServiceAccount: aws.String("carts"), RoleArn: aws.String(roleArn("carts-dynamo"))}); err != nil {
+		b.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(s.Identities(testCluster)) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("association did not propagate")
+		}
+	}
+	l := &authLab{clients: &clients{srv: s, url: url}, iss: iss, node: node}
+	l.auth = l.eksAuthFor(node, 1)
+	tok := iss.sign(b, tokenSpec{ns: "carts", sa: "carts"})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.assume(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
