@@ -495,9 +495,28 @@ func TestEKSAuthSessionPolicy(t *testing.T) {
 	if _, err := pi.ListRoles(ctx, &iam.ListRolesInput{}); errorCode(err) != "AccessDenied" {
 		t.Errorf("ListRoles, outside the session policy: %v, want AccessDenied", err)
 	}
+	// IAM's simulation is authorized for the session's principal too.
+	_, err = pi.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(roleArn("target")), ActionNames: []string{"iam:GetRole"}})
+	if errorCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "assumed-role/target/") {
+		t.Errorf("SimulatePrincipalPolicy by the session: %v, want AccessDenied for the target's session", err)
+	}
 	// The admin is not limited.
 	if _, err := l.iam.ListRoles(ctx, &iam.ListRolesInput{}); err != nil {
 		t.Errorf("admin ListRoles: %v", err)
+	}
+	// Sessions of a deleted role may do nothing.
+	if _, err := l.iam.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String("target"), PolicyName: aws.String("read")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.iam.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("target")}); err != nil {
+		t.Fatal(err)
+	}
+	l.srv.PutRole(Role{Name: "target", TrustPolicy: podsTrust}) // same name, new role
+	if err := l.srv.PutRolePolicy("target", "read", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetRole","Resource":"*"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pi.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("hop1")}); errorCode(err) != "AccessDenied" {
+		t.Errorf("GetRole by a session of a deleted role: %v, want AccessDenied", err)
 	}
 }
 
