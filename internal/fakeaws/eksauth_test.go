@@ -1003,3 +1003,47 @@ func BenchmarkEKSAuthExchange(b *testing.B) {
 		}
 	}
 }
+
+// The source keys EKS sends to the trust: aws:SourceAccount, aws:SourceArn
+// (cluster ARN by default, the association's on request), and no
+// aws:SourceOrgId unless configured.
+func TestEKSAuthSourceKeysAndRegion(t *testing.T) {
+	t.Parallel()
+	l := startAuth(t, Options{})
+	ctx := context.Background()
+	trust := func(cond string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"],"Condition":` + cond + `}]}`
+	}
+	for _, sa := range []string{"by-cluster", "by-assoc", "by-org"} {
+		l.srv.PutRole(Role{Name: sa, TrustPolicy: podsTrust})
+		l.associate(t, &eks.CreatePodIdentityAssociationInput{Namespace: aws.String("ns"), ServiceAccount: aws.String(sa), RoleArn: aws.String(roleArn(sa))})
+	}
+	// Trusts edited after the associations were created (EKS's create
+	// check evaluates aws:SourceArn as the cluster ARN).
+	l.srv.PutRole(Role{Name: "by-cluster", TrustPolicy: trust(`{"ArnEquals":{"aws:SourceArn":"arn:aws:eks:us-west-2:1234567890:cluster/eks-workshop"}}`)})
+	l.srv.PutRole(Role{Name: "by-assoc", TrustPolicy: trust(`{"ArnLike":{"aws:SourceArn":"arn:aws:eks:us-west-2:1234567890:podidentityassociation/eks-workshop/*"}}`)})
+	l.srv.PutRole(Role{Name: "by-org", TrustPolicy: trust(`{"StringEquals":{"aws:SourceOrgId":"o-abc123"}}`)})
+	try := func(sa string) error {
+		_, err := l.assume(l.iss.sign(t, tokenSpec{ns: "ns", sa: sa}))
+		return err
+	}
+	if err := try("by-cluster"); err != nil {
+		t.Errorf("aws:SourceArn = cluster ARN (default): %v", err)
+	}
+	wantAPIError[*eatypes.AccessDeniedException](t, "association ARN by default", try("by-assoc"), 400, "role/by-assoc (the trust policy of role by-assoc does not allow it)")
+	wantAPIError[*eatypes.AccessDeniedException](t, "no organization", try("by-org"), 400, "aws:SourceOrgId")
+	l.srv.SetEKSAuthOptions(EKSAuthOptions{SourceArn: "association", SourceOrgID: "o-abc123"})
+	if err := try("by-assoc"); err != nil {
+		t.Errorf("aws:SourceArn = association ARN: %v", err)
+	}
+	if err := try("by-org"); err != nil {
+		t.Errorf("aws:SourceOrgId configured: %v", err)
+	}
+
+	// EKS Auth is regional: another region has no clusters.
+	other := credsConfig(l.node, 1)
+	other.Region = "eu-west-1"
+	_, err := eksauth.NewFromConfig(other, func(o *eksauth.Options) { o.BaseEndpoint = aws.String(l.url) }).AssumeRoleForPodIdentity(ctx,
+		&eksauth.AssumeRoleForPodIdentityInput{ClusterName: aws.String(testCluster), Token: aws.String(l.iss.sign(t, tokenSpec{ns: "ns", sa: "by-cluster"}))})
+	wantAPIError[*eatypes.ResourceNotFoundException](t, "other region", err, 404, "No cluster found")
+}
