@@ -812,6 +812,23 @@ func TestEKSAuthFaults(t *testing.T) {
 	if _, err := l.assume(tok); err != nil || time.Since(t0) < 150*time.Millisecond {
 		t.Errorf("latency: %v after %v", err, time.Since(t0))
 	}
+	// A per-account rate: a burst of 3 passes, the 4th is throttled, and
+	// a token comes back after 1/rate seconds.
+	l.srv.SetFaults(Faults{EKSAuthRateLimit: 3})
+	for i := 1; i <= 3; i++ {
+		if _, err := l.assume(tok); err != nil {
+			t.Fatalf("call %d within the burst: %v", i, err)
+		}
+	}
+	_, err = l.assume(tok)
+	wantAPIError[*eatypes.ThrottlingException](t, "over the rate", err, 429, "")
+	if _, err := l.eks.DescribeCluster(context.Background(), &eks.DescribeClusterInput{Name: aws.String(testCluster)}); err != nil {
+		t.Errorf("EKS is not limited by EKS Auth's rate: %v", err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, err := l.assume(tok); err != nil {
+		t.Errorf("after 1/rate seconds: %v", err)
+	}
 	if counts := l.srv.CallCounts(); counts["eks-auth:AssumeRoleForPodIdentity"] < 6 {
 		t.Errorf("call counts %v", counts)
 	}
