@@ -302,6 +302,8 @@ func TestFixNeverWidens(t *testing.T) {
 		workshopReq,
 		{Cluster: "eks-workshop", Namespace: "orders", ServiceAccount: "orders", Account: "111122223333"},
 		{Cluster: "c", Namespace: "n", ServiceAccount: "s"},
+		{Cluster: "eks-workshop", Namespace: "carts", ServiceAccount: "carts", Account: "111122223333", NoSessionTags: true},
+		{Cluster: "c", Namespace: "n", ServiceAccount: "s", NoSessionTags: true},
 	}
 	for i, src := range fixCorpus {
 		for j, req := range reqs {

@@ -257,11 +257,22 @@ func explain(l LinkVerdict, req Request, role Role, target *Role) (msg, fix stri
 	denied := deniedActions(l)
 	switch l.Link {
 	case LinkTrust:
+		// Name the key that says most about the scope: the namespace, else
+		// the service account, else the first.
+		var key string
 		for _, p := range l.Problems {
-			if p.Code == "needs-session-tags" {
-				return fmt.Sprintf("the trust of `%s` requires `%s`, but the association disables session tags", name, p.Key),
-					"drop `--disable-session-tags`, or rescope the trust (`podid verify-role --fix`)"
+			if p.Code != "needs-session-tags" {
+				continue
 			}
+			k := strings.ToLower(p.Key)
+			if key == "" || strings.HasSuffix(k, "/kubernetes-namespace") ||
+				(strings.HasSuffix(k, "/kubernetes-service-account") && !strings.HasSuffix(strings.ToLower(key), "/kubernetes-namespace")) {
+				key = p.Key
+			}
+		}
+		if key != "" {
+			return fmt.Sprintf("the trust of `%s` requires `%s`, but the association disables session tags", name, key),
+				"drop `--disable-session-tags`, or rescope the trust (`podid verify-role --fix`)"
 		}
 		for _, p := range l.Problems {
 			if p.Code == "missing-tag-session" {
