@@ -57,7 +57,13 @@ type LinkVerdict struct {
 	Decision  Decision       `json:"decision"`
 	Problems  []Problem      `json:"problems,omitempty"`
 	Warnings  []Problem      `json:"warnings,omitempty"`
+	// Message and Fix explain a failing link in one line each.
+	Message string `json:"message,omitempty"`
+	Fix     string `json:"fix,omitempty"`
 }
+
+// Failed reports whether the link denies the request.
+func (l LinkVerdict) Failed() bool { return l.failed() }
 
 func (l LinkVerdict) failed() bool {
 	return l.Decision == ImplicitDeny || l.Decision == ExplicitDeny
@@ -137,13 +143,17 @@ func EvaluatePodIdentityRequest(req Request, role Role, target *Role) Verdict {
 	}
 
 	v.Decision = Allowed
-	for _, l := range v.Links {
+	for i := range v.Links {
+		l := &v.Links[i]
 		if l.failed() {
-			v.Decision, v.Failing = l.Decision, l.Link
-			v.Message, v.Fix = explain(l, req, role, target)
-			break
+			l.Message, l.Fix = explain(*l, req, role, target)
+			if v.Failing == "" {
+				v.Decision, v.Failing = l.Decision, l.Link
+				v.Message, v.Fix = l.Message, l.Fix
+			}
+			continue
 		}
-		if l.Decision == Conditional {
+		if l.Decision == Conditional && v.Failing == "" {
 			v.Decision = Conditional
 		}
 	}
