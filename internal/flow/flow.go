@@ -55,6 +55,9 @@ type Flow struct {
 	role       *podidentity.RoleRef // resolved in verify-role's Check
 	assocMoved bool                 // the association changed role in this run
 	agent      *workload.Agent
+	// associating: this run has the associate step, so the association
+	// will have the flags' settings (target role, session tags).
+	associating bool
 }
 
 // New validates the options that need no API call and returns a Flow; Bind
@@ -105,7 +108,10 @@ func (f *Flow) Role() step.Step { return &roleStep{f: f} }
 
 // Associate is the associate step; it uses the role verify-role resolved
 // (or resolves it itself when run alone).
-func (f *Flow) Associate() step.Step { return &assocStep{f: f} }
+func (f *Flow) Associate() step.Step {
+	f.associating = true
+	return &assocStep{f: f}
+}
 
 // Propagation is the step that proves the webhook injects the service
 // account. standalone adds the precondition that an association exists.
@@ -161,11 +167,23 @@ func (s *roleStep) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, err
 	}
-	iam := s.f.sess.AWS.IAM()
-	s.inner, err = podidentity.NewVerifyRole(iam, iam, podidentity.VerifyRoleOptions{
+	opts := podidentity.VerifyRoleOptions{
 		Role: role, Cluster: s.f.sess.Cluster, Namespace: s.f.opts.Namespace, ServiceAccount: s.f.opts.ServiceAccount,
-		TargetRoleArn: s.f.opts.TargetRoleArn, Fix: s.f.opts.Fix, Expect: s.f.expect,
-	})
+		TargetRoleArn: s.f.opts.TargetRoleArn, DisableSessionTags: s.f.opts.DisableSessionTags, Fix: s.f.opts.Fix, Expect: s.f.expect,
+	}
+	if !s.f.associating {
+		// verify-role alone judges the request EKS makes for the existing
+		// association: its target role and session tags (none: the defaults).
+		a, err := podidentity.FindAssociation(ctx, s.f.assocs, s.f.sess.Cluster.Name, s.f.opts.Namespace, s.f.opts.ServiceAccount)
+		if err != nil {
+			return step.Plan{}, err
+		}
+		if a != nil {
+			opts.TargetRoleArn, opts.DisableSessionTags, opts.ExternalID = a.TargetRoleArn, a.DisableSessionTags, a.ExternalID
+		}
+	}
+	iam := s.f.sess.AWS.IAM()
+	s.inner, err = podidentity.NewVerifyRole(iam, iam, opts)
 	if err != nil {
 		return step.Plan{}, err
 	}

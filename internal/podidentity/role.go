@@ -313,7 +313,11 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 			}
 			continue
 		}
-		problems = append(problems, l.Message+"; "+l.Fix)
+		line := l.Message
+		if l.Why != "" {
+			line += " (" + l.Why + ")"
+		}
+		problems = append(problems, line+"; "+l.Fix)
 		hints = append(hints, s.hint(l))
 	}
 	var denied []string

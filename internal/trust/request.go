@@ -57,8 +57,10 @@ type LinkVerdict struct {
 	Decision  Decision       `json:"decision"`
 	Problems  []Problem      `json:"problems,omitempty"`
 	Warnings  []Problem      `json:"warnings,omitempty"`
-	// Message and Fix explain a failing link in one line each.
+	// Message and Fix explain a failing link in one line each; Why, when
+	// set, says why EKS fails there.
 	Message string `json:"message,omitempty"`
+	Why     string `json:"why,omitempty"`
 	Fix     string `json:"fix,omitempty"`
 }
 
@@ -146,7 +148,7 @@ func EvaluatePodIdentityRequest(req Request, role Role, target *Role) Verdict {
 	for i := range v.Links {
 		l := &v.Links[i]
 		if l.failed() {
-			l.Message, l.Fix = explain(*l, req, role, target)
+			l.Message, l.Why, l.Fix = explain(*l, req, role, target)
 			if v.Failing == "" {
 				v.Decision, v.Failing = l.Decision, l.Link
 				v.Message, v.Fix = l.Message, l.Fix
@@ -261,8 +263,8 @@ func linkFindings(l LinkVerdict, failed []stmtEval) (problems, warnings []Proble
 	return problems, warnings
 }
 
-// explain is the one-line message and fix of a failing link.
-func explain(l LinkVerdict, req Request, role Role, target *Role) (msg, fix string) {
+// explain is the one-line message, reason and fix of a failing link.
+func explain(l LinkVerdict, req Request, role Role, target *Role) (msg, why, fix string) {
 	name := roleName(role.Arn)
 	denied := deniedActions(l)
 	switch l.Link {
@@ -282,41 +284,42 @@ func explain(l LinkVerdict, req Request, role Role, target *Role) (msg, fix stri
 		}
 		if key != "" {
 			return fmt.Sprintf("the trust of `%s` requires `%s`, but the association disables session tags", name, key),
+				"with disableSessionTags EKS sends no session tags, so a condition on " + key + " has nothing to match and every pod is denied",
 				"drop `--disable-session-tags`, or rescope the trust (`podid verify-role --fix`)"
 		}
 		for _, p := range l.Problems {
 			if p.Code == "missing-tag-session" {
 				return fmt.Sprintf("the trust of `%s` does not allow `%s` for %s, but the association sends session tags", name, ActionTagSession, ServicePrincipal),
-					p.Fix
+					p.Why, p.Fix
 			}
 		}
 		if len(l.Problems) > 0 {
 			p := l.Problems[0]
-			return fmt.Sprintf("the trust of `%s` does not let %s call %s: %s", name, ServicePrincipal, denied, p.Message), p.Fix
+			return fmt.Sprintf("the trust of `%s` does not let %s call %s: %s", name, ServicePrincipal, denied, p.Message), p.Why, p.Fix
 		}
-		return fmt.Sprintf("the trust of `%s` does not let %s call %s", name, ServicePrincipal, denied), "podid verify-role --fix"
+		return fmt.Sprintf("the trust of `%s` does not let %s call %s", name, ServicePrincipal, denied), "", "podid verify-role --fix"
 	case LinkChainPermission:
 		why := reason(l)
 		if l.Decision == ExplicitDeny {
 			return fmt.Sprintf("the permission policies of `%s` deny %s on the target role `%s`%s", name, denied, roleName(target.Arn), why),
-				fmt.Sprintf("edit that Deny in the policies of %s by hand", name)
+				"an explicit Deny overrides every Allow", fmt.Sprintf("edit that Deny in the policies of %s by hand", name)
 		}
 		stmt := fmt.Sprintf(`{"Effect":"Allow","Action":%s,"Resource":%q}`, jsonList(req.Actions()), target.Arn)
 		return fmt.Sprintf("the permission policies of `%s` do not allow %s on the target role `%s`%s", name, denied, roleName(target.Arn), why),
-			fmt.Sprintf("let %s assume the target: aws iam put-role-policy --role-name %s --policy-name assume-%s --policy-document '{\"Version\":\"2012-10-17\",\"Statement\":[%s]}'", name, name, roleName(target.Arn), stmt)
+			"EKS assumes the target with the session of " + name + ", which needs " + strings.Join(req.Actions(), " and ") + " on it", fmt.Sprintf("let %s assume the target: aws iam put-role-policy --role-name %s --policy-name assume-%s --policy-document '{\"Version\":\"2012-10-17\",\"Statement\":[%s]}'", name, name, roleName(target.Arn), stmt)
 	default: // LinkTargetTrust
 		tname := roleName(target.Arn)
 		why := reason(l)
 		if l.Decision == ExplicitDeny {
 			return fmt.Sprintf("the trust of the target role `%s` denies %s to the session of `%s`%s", tname, denied, name, why),
-				fmt.Sprintf("edit that Deny in the trust of %s by hand", tname)
+				"an explicit Deny overrides every Allow", fmt.Sprintf("edit that Deny in the trust of %s by hand", tname)
 		}
 		if !req.NoSessionTags && denied == "`"+ActionTagSession+"`" {
 			why = ", but the association sends session tags and they are transitive"
 		}
 		stmt := fmt.Sprintf(`{"Effect":"Allow","Principal":{"AWS":%q},"Action":%s}`, role.Arn, jsonList(req.Actions()))
 		return fmt.Sprintf("the trust of the target role `%s` does not allow %s for the session of `%s`%s", tname, denied, name, why),
-			fmt.Sprintf("add this statement to the trust of %s (in its account): %s", tname, stmt)
+			"EKS assumes the target with the session of " + name + " (" + l.Principal + ")", fmt.Sprintf("add this statement to the trust of %s (in its account): %s", tname, stmt)
 	}
 }
 
