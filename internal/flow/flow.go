@@ -58,6 +58,9 @@ type Flow struct {
 	// associating: this run has the associate step, so the association
 	// will have the flags' settings (target role, session tags).
 	associating bool
+	// verifying: this run has the verify-role step, which judges the
+	// request before associate changes anything.
+	verifying bool
 }
 
 // New validates the options that need no API call and returns a Flow; Bind
@@ -104,7 +107,10 @@ func (f *Flow) Agent() step.Step {
 }
 
 // Role is the verify-role step; it resolves the role in its Check.
-func (f *Flow) Role() step.Step { return &roleStep{f: f} }
+func (f *Flow) Role() step.Step {
+	f.verifying = true
+	return &roleStep{f: f}
+}
 
 // Associate is the associate step; it uses the role verify-role resolved
 // (or resolves it itself when run alone).
@@ -241,12 +247,36 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return p, err
 	}
+	if !p.Satisfied && !s.f.verifying {
+		// associate alone is about to create or change the association:
+		// refuse settings under which EKS would deny every pod (the same
+		// request model as verify-role; its full report is verify-role's).
+		if err := s.checkRequest(ctx, role); err != nil {
+			return step.Plan{}, err
+		}
+	}
 	p.Warnings = append(p.Warnings, warnings...)
 	if len(saChanges) > 0 {
 		p.Satisfied = false
 		p.Changes = append(saChanges, p.Changes...)
 	}
 	return p, nil
+}
+
+// checkRequest runs verify-role's check of the request EKS will make with
+// the association's new settings, without --fix and --expect.
+func (s *assocStep) checkRequest(ctx context.Context, role podidentity.RoleRef) error {
+	o := s.f.opts
+	iam := s.f.sess.AWS.IAM()
+	v, err := podidentity.NewVerifyRole(iam, nil, podidentity.VerifyRoleOptions{
+		Role: role, Cluster: s.f.sess.Cluster, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
+		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = v.Check(ctx)
+	return err
 }
 
 func (s *assocStep) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {

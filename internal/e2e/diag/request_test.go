@@ -1,12 +1,17 @@
 package diag
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
 
 	"github.com/podid/podid/internal/diagnose"
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/lab"
+	"github.com/podid/podid/internal/lab/labtest"
 )
 
 // The static check judges the request EKS really makes for the
@@ -49,6 +54,36 @@ func expectPasses(t *testing.T, w *world, args ...string) {
 	}
 }
 
+// setSessionTags changes the association's disableSessionTags behind
+// podid's back, as `aws eks update-pod-identity-association` would.
+func setSessionTags(t *testing.T, w *world, disable bool) {
+	t.Helper()
+	a := w.Associations(w.App.Namespace)
+	if len(a) != 1 {
+		t.Fatalf("associations: %+v", a)
+	}
+	client := eks.NewFromConfig(labtest.AWSConfig(w.Fake.URL()))
+	if _, err := client.UpdatePodIdentityAssociation(context.Background(), &eks.UpdatePodIdentityAssociationInput{
+		ClusterName: aws.String(lab.WorkshopCluster), AssociationId: aws.String(a[0].ID), DisableSessionTags: aws.Bool(disable)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// associateRefused runs associate with args and wants exit 3, every want
+// in stderr, and no change to the association.
+func associateRefused(t *testing.T, w *world, wants []string, args ...string) {
+	t.Helper()
+	before := w.Associations(w.App.Namespace)
+	r := w.Podid(t, append(append([]string{"associate"}, args...), w.Target()...)...)
+	if r.Code != 3 {
+		t.Fatalf("associate %s: exit %d, want 3\n%s", strings.Join(args, " "), r.Code, r.Stderr)
+	}
+	mustContainAll(t, "associate stderr", r.Stderr, wants...)
+	if after := w.Associations(w.App.Namespace); len(after) != len(before) || len(after) == 1 && after[0] != before[0] {
+		t.Errorf("a refused associate changed the association: %+v → %+v", before, after)
+	}
+}
+
 func hintLine(stderr string) string {
 	for _, l := range strings.Split(stderr, "\n") {
 		if strings.Contains(l, "hint:") {
@@ -84,15 +119,13 @@ func TestRequestSessionTags(t *testing.T) {
 	w.Fake.PutRole(fakeaws.Role{Name: lab.CartsRole, TrustPolicy: scoped})
 	expectPasses(t, w)
 
-	// The issue's case: the association stops sending session tags.
-	mustRun(t, w, "associate", "--update", "--disable-session-tags")
-	if a := w.Associations(ns); len(a) != 1 || !a[0].DisableSessionTags {
-		t.Fatalf("associations after --disable-session-tags: %+v", a)
-	}
-	expectCaught(t, w,
-		[]string{"the trust of `eks-workshop-carts-dynamo` requires `aws:RequestTag/kubernetes-namespace`, but the association disables session tags",
-			"drop `--disable-session-tags`, or rescope the trust"},
-		[]string{"--update (without --disable-session-tags)", "--role eks-workshop-carts-dynamo --fix"})
+	// The issue's case: associate refuses to stop sending session tags…
+	noTagsMsg := []string{"the trust of `eks-workshop-carts-dynamo` requires `aws:RequestTag/kubernetes-namespace`, but the association disables session tags",
+		"drop `--disable-session-tags`, or rescope the trust"}
+	associateRefused(t, w, noTagsMsg, "--update", "--disable-session-tags")
+	// …and when it is done behind podid's back, the checks catch it.
+	setSessionTags(t, w, true)
+	expectCaught(t, w, noTagsMsg, []string{"--update (without --disable-session-tags)", "--role eks-workshop-carts-dynamo --fix"})
 
 	// --fix rescopes the trust for a request without tags; then it passes.
 	audit := len(w.Fake.Audit())
@@ -115,14 +148,14 @@ func TestRequestSessionTags(t *testing.T) {
 	// A trust without sts:TagSession: fine while session tags are disabled…
 	w.Fake.PutRole(fakeaws.Role{Name: lab.CartsRole, TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`})
 	expectPasses(t, w)
-	// …caught when they are back on.
-	mustRun(t, w, "associate", "--update")
+	// …refused and caught when they are back on.
+	tagMsg := []string{"the trust of `eks-workshop-carts-dynamo` does not allow `sts:TagSession` for pods.eks.amazonaws.com, but the association sends session tags"}
+	associateRefused(t, w, tagMsg, "--update")
+	setSessionTags(t, w, false)
+	expectCaught(t, w, tagMsg, []string{"--role eks-workshop-carts-dynamo --fix"})
 	if a := w.Associations(ns); len(a) != 1 || a[0].DisableSessionTags {
-		t.Fatalf("associations after --update: %+v", a)
+		t.Fatalf("associations: %+v", a)
 	}
-	expectCaught(t, w,
-		[]string{"the trust of `eks-workshop-carts-dynamo` does not allow `sts:TagSession` for pods.eks.amazonaws.com, but the association sends session tags"},
-		[]string{"--role eks-workshop-carts-dynamo --fix"})
 }
 
 // Target role: a target whose trust does not admit the first role's
@@ -148,7 +181,10 @@ func TestRequestTargetRole(t *testing.T) {
 	if r.Code != 3 || len(w.Associations(ns)) != 0 {
 		t.Fatalf("enable with a target that does not trust the role: exit %d, associations %+v\n%s", r.Code, w.Associations(ns), r.Stderr)
 	}
-	mustContainAll(t, "enable stderr", r.Stderr, "the trust of the target role `"+target+"` does not allow `sts:AssumeRole` and `sts:TagSession` for the session of `eks-workshop-carts-dynamo`")
+	targetMsg := "the trust of the target role `" + target + "` does not allow `sts:AssumeRole` and `sts:TagSession` for the session of `eks-workshop-carts-dynamo`"
+	mustContainAll(t, "enable stderr", r.Stderr, targetMsg)
+	// associate alone refuses too.
+	associateRefused(t, w, []string{targetMsg}, "--role", lab.CartsRole, "--target-role-arn", targetArn)
 
 	w.Fake.PutRole(fakeaws.Role{Name: target, TrustPolicy: trustsFirst})
 	mustRun(t, w, "enable", "--target-role-arn", targetArn)
