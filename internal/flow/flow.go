@@ -161,6 +161,26 @@ func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
 	return r, nil
 }
 
+// requestSettings sets the association settings that shape the request EKS
+// makes: with the associate step in this run, the flags (already in the
+// arguments) and the externalId of an existing association to the same
+// target; verify-role alone takes the existing association's target role,
+// session tags and externalId (none: the defaults). The lookup is the one
+// associate makes, remembered by assocReads.
+func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool, externalID *string) error {
+	a, err := podidentity.FindAssociation(ctx, f.assocs, f.sess.Cluster.Name, f.opts.Namespace, f.opts.ServiceAccount)
+	if err != nil || a == nil {
+		return err
+	}
+	if !f.associating {
+		*target, *noTags = a.TargetRoleArn, a.DisableSessionTags
+	}
+	if a.TargetRoleArn == *target {
+		*externalID = a.ExternalID
+	}
+	return nil
+}
+
 type roleStep struct {
 	f     *Flow
 	inner *podidentity.VerifyRole
@@ -177,16 +197,8 @@ func (s *roleStep) Check(ctx context.Context) (step.Plan, error) {
 		Role: role, Cluster: s.f.sess.Cluster, Namespace: s.f.opts.Namespace, ServiceAccount: s.f.opts.ServiceAccount,
 		TargetRoleArn: s.f.opts.TargetRoleArn, DisableSessionTags: s.f.opts.DisableSessionTags, Fix: s.f.opts.Fix, Expect: s.f.expect,
 	}
-	if !s.f.associating {
-		// verify-role alone judges the request EKS makes for the existing
-		// association: its target role and session tags (none: the defaults).
-		a, err := podidentity.FindAssociation(ctx, s.f.assocs, s.f.sess.Cluster.Name, s.f.opts.Namespace, s.f.opts.ServiceAccount)
-		if err != nil {
-			return step.Plan{}, err
-		}
-		if a != nil {
-			opts.TargetRoleArn, opts.DisableSessionTags, opts.ExternalID = a.TargetRoleArn, a.DisableSessionTags, a.ExternalID
-		}
+	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags, &opts.ExternalID); err != nil {
+		return step.Plan{}, err
 	}
 	iam := s.f.sess.AWS.IAM()
 	s.inner, err = podidentity.NewVerifyRole(iam, iam, opts)
@@ -268,10 +280,14 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 func (s *assocStep) checkRequest(ctx context.Context, role podidentity.RoleRef) error {
 	o := s.f.opts
 	iam := s.f.sess.AWS.IAM()
-	v, err := podidentity.NewVerifyRole(iam, nil, podidentity.VerifyRoleOptions{
+	opts := podidentity.VerifyRoleOptions{
 		Role: role, Cluster: s.f.sess.Cluster, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
 		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags,
-	})
+	}
+	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags, &opts.ExternalID); err != nil {
+		return err
+	}
+	v, err := podidentity.NewVerifyRole(iam, nil, opts)
 	if err != nil {
 		return err
 	}

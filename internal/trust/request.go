@@ -108,8 +108,8 @@ func (v Verdict) Link(l Link) (LinkVerdict, bool) {
 
 // EvaluatePodIdentityRequest judges the request EKS Auth makes for the
 // association described by req (cluster, namespace, service account,
-// account, cluster ARN, NoSessionTags; ExternalID when the association
-// reports one) with role as the association's role and target as its target
+// account, cluster ARN, NoSessionTags; ExternalID: the association's
+// externalId when it reports one, sent as sts:ExternalId to the target) with role as the association's role and target as its target
 // role (nil when none). It is pure: the caller reads the roles from IAM.
 func EvaluatePodIdentityRequest(req Request, role Role, target *Role) Verdict {
 	req.CallerRoleArn = ""
@@ -134,11 +134,17 @@ func EvaluatePodIdentityRequest(req Request, role Role, target *Role) Verdict {
 		v.TargetRole = target.Arn
 		hop := req
 		hop.CallerRoleArn = role.Arn
-		if req.NoSessionTags && hop.ExternalID == "" {
+		switch {
+		case req.ExternalID != "":
+			// The association's externalId: the EKS API reference says to
+			// put it in the target's trust as sts:ExternalId.
+		case req.NoSessionTags:
+			// Not known (the association is about to be created): the user
+			// guide's value for associations without session tags.
 			hop.ExternalID = externalID(req)
-		}
-		if !req.NoSessionTags {
-			hop.ExternalID = "" // UNVERIFIED whether EKS sends one with tags: the stricter view, none
+		default:
+			// UNVERIFIED whether EKS sends one with tags and no externalId
+			// reported: the stricter view, none.
 		}
 		v.ExternalID = hop.ExternalID
 		v.Links = append(v.Links, chainPermission(hop, role, *target), targetTrust(hop, role, *target))
