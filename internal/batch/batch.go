@@ -22,6 +22,7 @@ import (
 	"github.com/podid/podid/internal/podidentity"
 	"github.com/podid/podid/internal/step"
 	"github.com/podid/podid/internal/ui"
+	"github.com/podid/podid/internal/workload"
 )
 
 // Defaults.
@@ -208,67 +209,70 @@ func runEntry(ctx context.Context, sess *cmdutil.Session, e manifest.Entry, dryR
 	return r
 }
 
-// describe fills the table columns from the step reports.
+// describe fills the table columns from the steps' typed details.
 func describe(r *EntryReport, reps []step.Report) {
 	for _, s := range reps {
+		switch d := s.Details.(type) {
+		case *podidentity.RoleDetails:
+			if d.Role.Name != "" {
+				r.Role = d.Role.Name
+			}
+		case *podidentity.AssociationDetails:
+			r.AssociationID = d.AssociationID
+		}
 		switch s.Name {
-		case "verify-role":
-			if ref, ok := s.Details["role"].(podidentity.RoleRef); ok && ref.Name != "" {
-				r.Role = ref.Name
-			}
 		case "associate":
-			action, _ := s.Details["action"].(string)
-			if a, ok := s.Details["association"].(podidentity.AssociationInfo); ok {
-				r.AssociationID = a.ID
-			}
-			if id, ok := s.Details["associationId"].(string); ok && id != "" {
-				r.AssociationID = id
-			}
-			switch s.Status {
-			case step.Changed:
-				r.Association = map[string]string{"create": "created", "update": "updated"}[action]
-				if r.Association == "" {
-					r.Association = "changed"
-				}
-			case step.Unchanged:
-				r.Association = "exists"
-			case step.Planned:
-				r.Association = "would " + action
-				if action == "" {
-					r.Association = "would change"
-				}
-			case step.Failed:
-				r.Association = "failed"
-			}
+			describeAssociation(r, s)
 		case "restart":
-			switch s.Status {
-			case step.Changed:
-				r.Restart = fmt.Sprintf("restarted %d", countPrefix(s.Changes, "restarted "))
-				if r.Restart == "restarted 0" {
-					r.Restart = "rolled out"
-				}
-			case step.Unchanged:
-				r.Restart = "not needed"
-				if n := countPrefix(s.Changes, "restarted "); n > 0 {
-					r.Restart = fmt.Sprintf("restarted %d", n)
-				}
-			case step.Planned:
-				r.Restart = fmt.Sprintf("would restart %d", countPrefix(s.Changes, "restart "))
-			case step.Failed:
-				r.Restart = "failed"
-			}
+			describeRestart(r, s)
 		}
 	}
 }
 
-func countPrefix(lines []string, prefix string) int {
-	n := 0
-	for _, l := range lines {
-		if strings.HasPrefix(l, prefix) {
-			n++
-		}
+func describeAssociation(r *EntryReport, s step.Report) {
+	action := ""
+	if d, ok := s.Details.(*podidentity.AssociationDetails); ok {
+		action = d.Action
 	}
-	return n
+	switch s.Status {
+	case step.Changed:
+		r.Association = map[string]string{podidentity.ActionCreate: "created", podidentity.ActionUpdate: "updated"}[action]
+		if r.Association == "" {
+			r.Association = "changed"
+		}
+	case step.Unchanged:
+		r.Association = "exists"
+	case step.Planned:
+		r.Association = "would " + action
+		if action == "" {
+			r.Association = "would change"
+		}
+	case step.Failed:
+		r.Association = "failed"
+	}
+}
+
+func describeRestart(r *EntryReport, s step.Report) {
+	d, _ := s.Details.(*workload.RestartDetails)
+	if d == nil {
+		d = &workload.RestartDetails{}
+	}
+	switch s.Status {
+	case step.Changed:
+		r.Restart = fmt.Sprintf("restarted %d", len(d.Restarted))
+		if len(d.Restarted) == 0 {
+			r.Restart = "rolled out"
+		}
+	case step.Unchanged:
+		r.Restart = "not needed"
+		if n := len(d.Restarted); n > 0 {
+			r.Restart = fmt.Sprintf("restarted %d", n)
+		}
+	case step.Planned:
+		r.Restart = fmt.Sprintf("would restart %d", len(d.Restart))
+	case step.Failed:
+		r.Restart = "failed"
+	}
 }
 
 // summarize turns failed entries into one error (exit code of the first).

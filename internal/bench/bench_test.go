@@ -43,6 +43,7 @@ func BenchmarkPodid(b *testing.B) {
 	b.Run("restart", func(b *testing.B) { benchRestart(b, r, rep) })
 	b.Run("enable", func(b *testing.B) { benchEnable(b, r, rep) })
 	b.Run("apply", func(b *testing.B) { benchApply(b, r, rep) })
+	b.Run("apply-500", func(b *testing.B) { benchApplyLarge(b, r, rep) })
 	b.Run("startup", func(b *testing.B) { benchStartup(b, rep) })
 
 	var out strings.Builder
@@ -115,7 +116,11 @@ func podidAddonWait(ctx context.Context, tb testing.TB, r *rig, delay time.Durat
 	}
 	a.Active = w.fake.AddonActiveAt(lab.WorkshopCluster, fakeaws.AgentAddonName)
 	a.Describe = w.fake.CallCounts()["eks:DescribeAddon"]
-	if got := res.Details["status"]; got != string(ekstypes.AddonStatusActive) {
+	if d, _ := res.Details.(*podidentity.AddonDetails); d == nil || d.Status != string(ekstypes.AddonStatusActive) {
+		var got any
+		if d != nil {
+			got = d.Status
+		}
 		return a, fmt.Errorf("podid's add-on wait ended on status %v, want ACTIVE", got)
 	}
 	if a.Active.IsZero() || a.Active.After(a.Noticed) {

@@ -17,6 +17,7 @@ import (
 type Factory struct {
 	IO      *iostreams.IOStreams
 	Version string
+	Commit  string // the source commit, set at build time ("" = unknown)
 	Globals Globals
 
 	command  string

@@ -16,6 +16,7 @@ import (
 // Document is the one JSON document `-o json` prints on stdout, also on
 // failure. Its shape is an API: add fields, never rename or remove them.
 type Document struct {
+	APIVersion     string         `json:"apiVersion"` // APIVersion
 	Command        string         `json:"command"`
 	Cluster        string         `json:"cluster,omitempty"`
 	Namespace      string         `json:"namespace,omitempty"`
@@ -30,6 +31,10 @@ type Document struct {
 	APICalls       map[string]int `json:"apiCalls,omitempty"`
 	Seconds        float64        `json:"seconds"`
 }
+
+// APIVersion names the shape of the JSON document; it changes only when a
+// field is renamed or removed.
+const APIVersion = "podid/v1"
 
 // Outcome is what a command hands to Finish.
 type Outcome struct {
@@ -55,7 +60,7 @@ func (f *Factory) Finish(o Outcome) error {
 	}
 	if f.Globals.JSON() {
 		doc := Document{
-			Command: o.Command, Cluster: f.Globals.Cluster, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
+			APIVersion: APIVersion, Command: o.Command, Cluster: f.Globals.Cluster, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
 			DryRun: o.DryRun, Status: "succeeded", Steps: o.Steps, Result: o.Result,
 			APICalls: f.APICalls(), Seconds: time.Since(o.Start).Seconds(),
 		}
@@ -97,7 +102,7 @@ func (f *Factory) ReportError(err error) {
 	if f.Globals.JSON() {
 		enc := json.NewEncoder(f.IO.Out)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(Document{Command: f.command, Cluster: f.Globals.Cluster, Status: "failed", Steps: []step.Report{},
+		_ = enc.Encode(Document{APIVersion: APIVersion, Command: f.command, Cluster: f.Globals.Cluster, Status: "failed", Steps: []step.Report{},
 			Error: err.Error(), Hint: fail.HintOf(err), ExitCode: fail.ExitCode(err)})
 		return
 	}

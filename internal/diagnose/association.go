@@ -24,7 +24,7 @@ type RoleInfo struct {
 	Name     string                   `json:"name"`
 	Arn      string                   `json:"arn"`
 	Exists   bool                     `json:"exists"`
-	Trust    any                      `json:"trust,omitempty"` // trust.Report
+	Trust    *trust.Report            `json:"trust,omitempty"`
 	Policies []podidentity.PolicyInfo `json:"policies,omitempty"`
 }
 
@@ -93,9 +93,8 @@ func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity
 		return err
 	}
 	p, err := v.Check(ctx)
-	info.Trust = p.Details["trust"]
-	if pol, ok := p.Details["policies"].([]podidentity.PolicyInfo); ok {
-		info.Policies = pol
+	if rd, ok := p.Details.(*podidentity.RoleDetails); ok {
+		info.Trust, info.Policies = &rd.Trust, rd.Policies
 	}
 	if err != nil {
 		if fail.KindOf(err) != fail.KindVerification {
@@ -106,6 +105,10 @@ func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity
 		r.add(AreaRole, OK, "", "role %s trusts %s for %s on cluster %s", name, trust.ServicePrincipal, o.subject(), o.Cluster.Name)
 	}
 	for _, w := range p.Warnings {
+		if noPolicies := podidentity.NoPermissionPolicies(name); strings.HasPrefix(w, noPolicies) {
+			r.add(AreaRole, Warn, podidentity.NoPermissionPoliciesFix(name), "%s", noPolicies)
+			continue
+		}
 		r.add(AreaRole, Warn, fmt.Sprintf("podid verify-role %s shows the trust policy and how to tighten it", o.flags()), "%s", w)
 	}
 	if len(info.Policies) > 0 {

@@ -103,7 +103,8 @@ func TestEnableWaitsForPropagation(t *testing.T) {
 	var probes float64
 	for _, s := range r.Doc(t).Steps {
 		if s.Name == "propagation" {
-			probes, _ = s.Details["probes"].(float64)
+			details, _ := s.Details.(map[string]any)
+			probes, _ = details["probes"].(float64)
 		}
 	}
 	if probes < 2 {

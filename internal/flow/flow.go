@@ -205,11 +205,7 @@ func (s *roleStep) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, err
 	}
-	p, err := s.inner.Check(ctx)
-	if p.Details != nil {
-		p.Details["role"] = role
-	}
-	return p, err
+	return s.inner.Check(ctx)
 }
 
 func (s *roleStep) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
@@ -233,6 +229,7 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 	s.inner, err = podidentity.NewAssociation(s.f.assocs, podidentity.AssociationOptions{
 		Cluster: s.f.sess.Cluster.Name, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, RoleArn: role.Arn,
 		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags, Policy: o.Policy, Tags: o.Tags, Update: o.Update,
+		IAMCheck: podidentity.IAMRoleCheck(s.f.sess.AWS.IAM(), role.Arn, s.f.sess.Cluster, o.Namespace, o.ServiceAccount),
 	})
 	if err != nil {
 		return step.Plan{}, err
@@ -306,13 +303,14 @@ func (s *assocStep) Apply(ctx context.Context, p step.Plan, progress step.Progre
 			changes = append(changes, fmt.Sprintf("created service account %s/%s", s.f.opts.Namespace, s.f.opts.ServiceAccount))
 		}
 	}
-	if p.Details["action"] == nil && p.Details["association"] != nil {
+	d, _ := p.Details.(*podidentity.AssociationDetails)
+	if d != nil && d.Action == "" && d.Association != nil {
 		// Only the service account was missing.
-		a, _ := p.Details["association"].(podidentity.AssociationInfo)
+		a := d.Association
 		return step.Result{Summary: fmt.Sprintf("association %s already maps %s/%s to %s", a.ID, a.Namespace, a.ServiceAccount, a.RoleArn), Changes: changes}, nil
 	}
 	res, err := s.inner.Apply(ctx, p, progress)
-	if p.Details["action"] == "update" && err == nil {
+	if d != nil && d.Action == podidentity.ActionUpdate && err == nil {
 		s.f.assocMoved = true
 	}
 	res.Changes = append(changes, res.Changes...)

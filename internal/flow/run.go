@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/podidentity"
 	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/trust"
 	"github.com/podid/podid/internal/workload"
 )
 
@@ -50,7 +52,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, c Command) error {
 	fl.Bind(sess)
 	reps, err := f.RunSteps(ctx, c.DryRun, first, c.Steps(fl))
 	out.Steps, out.Err = reps, err
-	out.Result = result(reps)
+	out.Result = ResultOf(reps)
 	if c.Text != nil {
 		out.Text = func(w io.Writer) { c.Text(w, reps) }
 	} else {
@@ -59,13 +61,37 @@ func Run(ctx context.Context, f *cmdutil.Factory, c Command) error {
 	return f.Finish(out)
 }
 
-func result(reps []step.Report) map[string]any {
-	out := map[string]any{}
+// Result is the `-o json` result of a command built from steps: what its
+// steps found and did, gathered from their typed details.
+type Result struct {
+	Addon       *podidentity.AddonDetails    `json:"addon,omitempty"`
+	Role        *podidentity.RoleRef         `json:"role,omitempty"`
+	Trust       *trust.Report                `json:"trust,omitempty"`
+	TrustDiff   string                       `json:"trustDiff,omitempty"`
+	Policies    []podidentity.PolicyInfo     `json:"policies,omitempty"`
+	Expect      []podidentity.ExpectResult   `json:"expect,omitempty"`
+	Association *podidentity.AssociationInfo `json:"association,omitempty"`
+	Deleted     *podidentity.AssociationInfo `json:"deleted,omitempty"`
+	Pods        []workload.PodReport         `json:"pods,omitempty"`
+}
+
+// ResultOf gathers the result from the steps' reports.
+func ResultOf(reps []step.Report) Result {
+	var out Result
 	for _, r := range reps {
-		for _, k := range []string{"association", "role", "pods", "policies", "expect", "trust", "trustDiff", "addon", "agent"} {
-			if v, ok := r.Details[k]; ok {
-				out[k] = v
-			}
+		switch d := r.Details.(type) {
+		case *podidentity.AddonDetails:
+			out.Addon = d
+		case *podidentity.RoleDetails:
+			out.Role, out.Trust, out.TrustDiff, out.Policies, out.Expect = &d.Role, &d.Trust, d.TrustDiff, d.Policies, d.Expect
+		case *podidentity.RoleCreateDetails:
+			out.Role, out.TrustDiff = &d.Role, d.TrustDiff
+		case *podidentity.AssociationDetails:
+			out.Association = d.Association
+		case *podidentity.DisassociationDetails:
+			out.Association, out.Deleted = d.Association, d.Deleted
+		case *workload.RestartDetails:
+			out.Pods = d.Pods
 		}
 	}
 	return out
@@ -103,15 +129,15 @@ func Summary(w io.Writer, c Command, reps []step.Report, ok bool) {
 // printPods lists, per pod, what the restart step proved.
 func printPods(w io.Writer, reps []step.Report) {
 	for _, r := range reps {
-		pods, ok := r.Details["pods"].([]workload.PodReport)
-		if r.Name != "restart" || !ok || r.Status == step.Planned {
+		d, ok := r.Details.(*workload.RestartDetails)
+		if !ok || r.Status == step.Planned {
 			continue
 		}
-		for _, p := range pods {
+		for _, p := range d.Pods {
 			if p.Injected {
 				fmt.Fprintf(w, "  ✓ pod %s (%s, node %s): AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, token volume\n", p.Pod, p.Workload, p.Node)
 			} else {
-				fmt.Fprintf(w, "  ✗ pod %s (%s, node %s): lacks %s\n", p.Pod, p.Workload, p.Node, strings.Join(p.Missing, ", "))
+				fmt.Fprintf(w, "  ✗ pod %s (%s, node %s): lacks %s\n", p.Pod, p.Workload, p.Node, strings.Join(p.Problems, ", "))
 			}
 			for _, warn := range p.Warnings {
 				fmt.Fprintf(w, "    ! %s\n", warn)

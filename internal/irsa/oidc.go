@@ -209,7 +209,7 @@ func (s *OIDCTrustStep) Check(ctx context.Context) (step.Plan, error) {
 		Summary:  fmt.Sprintf("role %s still trusts the cluster's OIDC provider for %s/%s (%s)", s.Role, s.Namespace, s.ServiceAccount, strings.Join(removed, ", ")),
 		Changes:  []string{fmt.Sprintf("remove the OIDC trust statement(s) %s from role %s:\n%s", strings.Join(removed, ", "), s.Role, diff)},
 		Warnings: warnings,
-		Details:  map[string]any{"oidcTrustDiff": diff},
+		Details:  &OIDCTrustDetails{OIDCTrustDiff: diff},
 	}, nil
 }
 
@@ -241,4 +241,9 @@ func (s *OIDCTrustStep) Apply(ctx context.Context, _ step.Plan, _ step.Progress)
 	}
 	return step.Result{Summary: fmt.Sprintf("removed the OIDC trust statement(s) %s of %s/%s from role %s", strings.Join(removed, ", "), s.Namespace, s.ServiceAccount, s.Role),
 		Changes: []string{"updated the trust policy of role " + s.Role}}, nil
+}
+
+// OIDCTrustDetails are the remove-oidc-trust step's facts.
+type OIDCTrustDetails struct {
+	OIDCTrustDiff string `json:"oidcTrustDiff,omitempty"`
 }

@@ -32,12 +32,6 @@ type AgentWaiter interface {
 	WaitAgent(ctx context.Context, progress step.Progress) error
 }
 
-// Plan actions of the agent add-on step (Details["action"]).
-const (
-	addonActionCreate = "create"
-	addonActionWait   = "wait"
-)
-
 // AgentAddon is the install-agent step: the eks-pod-identity-agent add-on
 // exists and is ACTIVE, and its DaemonSet is ready.
 type AgentAddon struct {
@@ -74,9 +68,9 @@ func (s *AgentAddon) describeHint() string {
 
 // Check implements step.Step.
 func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
-	details := map[string]any{"cluster": s.cluster.Name, "addon": AgentAddonName}
+	details := &AddonDetails{Cluster: s.cluster.Name, Addon: AgentAddonName}
 	if s.cluster.AutoMode {
-		details["autoMode"] = true
+		details.AutoMode = true
 		return step.Plan{
 			Satisfied: true,
 			Summary:   fmt.Sprintf("cluster %s uses EKS Auto Mode: the Pod Identity Agent is built in, no add-on needed", s.cluster.Name),
@@ -91,8 +85,8 @@ func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
 		if err != nil {
 			return step.Plan{}, err
 		}
-		details["action"] = addonActionCreate
-		details["addonVersion"] = version
+		details.Action = ActionCreate
+		details.AddonVersion = version
 		return step.Plan{
 			Summary: fmt.Sprintf("add-on %s is not installed", AgentAddonName),
 			Changes: []string{
@@ -106,8 +100,8 @@ func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
 	}
 	a := out.Addon
 	status := string(a.Status)
-	details["status"] = status
-	details["addonVersion"] = aws.ToString(a.AddonVersion)
+	details.Status = status
+	details.AddonVersion = aws.ToString(a.AddonVersion)
 	var warnings []string
 	if s.opts.Version != "" && s.opts.Version != aws.ToString(a.AddonVersion) {
 		warnings = append(warnings, fmt.Sprintf("add-on %s is installed at %s, not the requested %s; podid does not change an installed add-on (aws eks update-addon --cluster-name %s --addon-name %s --addon-version %s)",
@@ -117,7 +111,7 @@ func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
 	case ekstypes.AddonStatusActive:
 		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("add-on %s %s is ACTIVE", AgentAddonName, aws.ToString(a.AddonVersion)), Warnings: warnings, Details: details}, nil
 	case ekstypes.AddonStatusCreating, ekstypes.AddonStatusUpdating:
-		details["action"] = addonActionWait
+		details.Action = ActionWait
 		return step.Plan{
 			Summary:  fmt.Sprintf("add-on %s %s is %s", AgentAddonName, aws.ToString(a.AddonVersion), status),
 			Changes:  []string{"wait until the add-on is ACTIVE and its DaemonSet is ready on every node"},
@@ -212,12 +206,14 @@ func (s *AgentAddon) failedError(a *ekstypes.Addon) error {
 // Apply implements step.Step: create the add-on if the plan says so, wait
 // for ACTIVE, then wait for the DaemonSet.
 func (s *AgentAddon) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
-	res := step.Result{Details: map[string]any{}}
-	for k, v := range p.Details {
-		res.Details[k] = v
+	planned, _ := p.Details.(*AddonDetails)
+	if planned == nil {
+		return step.Result{}, fmt.Errorf("install-agent: the plan has no add-on details; run the check first")
 	}
-	if p.Details["action"] == addonActionCreate {
-		version, _ := p.Details["addonVersion"].(string)
+	details := *planned
+	res := step.Result{Details: &details}
+	if details.Action == ActionCreate {
+		version := details.AddonVersion
 		// ResolveConflicts NONE: if someone runs a self-managed
 		// eks-pod-identity-agent DaemonSet (Helm chart), OVERWRITE would
 		// silently replace its configuration (tolerations, args). With NONE
@@ -246,8 +242,8 @@ func (s *AgentAddon) Apply(ctx context.Context, p step.Plan, progress step.Progr
 		return res, err
 	}
 	res.Summary = fmt.Sprintf("add-on %s %s is ACTIVE", AgentAddonName, aws.ToString(a.AddonVersion))
-	res.Details["status"] = string(a.Status)
-	res.Details["addonVersion"] = aws.ToString(a.AddonVersion)
+	details.Status = string(a.Status)
+	details.AddonVersion = aws.ToString(a.AddonVersion)
 	if err := s.waitAgent(ctx, progress, &res); err != nil {
 		return res, err
 	}

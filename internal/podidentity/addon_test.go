@@ -37,7 +37,7 @@ func TestAgentAddonCreateWaitsForActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Satisfied || p.Details["action"] != "create" || p.Details["addonVersion"] != "v1.3.10-eksbuild.1" {
+	if d, _ := p.Details.(*AddonDetails); p.Satisfied || d == nil || d.Action != ActionCreate || d.AddonVersion != "v1.3.10-eksbuild.1" {
 		t.Fatalf("plan = %+v, want create v1.3.10-eksbuild.1", p)
 	}
 	if len(mutations(e.fake)) != 0 {
@@ -191,7 +191,7 @@ func TestAgentAddonPinnedVersion(t *testing.T) {
 	ctx := context.Background()
 	s := NewAgentAddon(e.clients.EKS(), &agentWaiter{}, e.cluster, AgentAddonOptions{Version: "v1.3.9-eksbuild.1"})
 	p, err := s.Check(ctx)
-	if err != nil || p.Details["addonVersion"] != "v1.3.9-eksbuild.1" {
+	if d, _ := p.Details.(*AddonDetails); err != nil || d == nil || d.AddonVersion != "v1.3.9-eksbuild.1" {
 		t.Fatalf("plan %+v, %v", p, err)
 	}
 	s = NewAgentAddon(e.clients.EKS(), &agentWaiter{}, e.cluster, AgentAddonOptions{Version: "v1.0.0-eksbuild.1"})

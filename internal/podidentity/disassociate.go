@@ -90,18 +90,18 @@ func (s *Disassociation) Check(ctx context.Context) (step.Plan, error) {
 	}
 	del, err := DecideDisassociation(a, s.cluster, s.namespace, s.serviceAccount)
 	if err != nil {
-		return step.Plan{Details: map[string]any{"association": *a}}, err
+		return step.Plan{Details: &DisassociationDetails{Association: a}}, err
 	}
 	if !del {
 		return step.Plan{Satisfied: true,
 			Summary: fmt.Sprintf("no pod identity association for %s/%s on cluster %s", s.namespace, s.serviceAccount, s.cluster),
-			Details: map[string]any{"association": nil}}, nil
+			Details: &DisassociationDetails{}}, nil
 	}
 	s.found = a
 	return step.Plan{
 		Summary: fmt.Sprintf("association %s maps %s/%s to %s", a.ID, a.Namespace, a.ServiceAccount, a.RoleArn),
 		Changes: []string{fmt.Sprintf("delete pod identity association %s (%s/%s → %s)", a.ID, a.Namespace, a.ServiceAccount, a.RoleArn)},
-		Details: map[string]any{"association": *a, "action": "delete"},
+		Details: &DisassociationDetails{Association: a, Action: ActionDelete},
 	}, nil
 }
 
@@ -117,6 +117,6 @@ func (s *Disassociation) Apply(ctx context.Context, _ step.Plan, progress step.P
 	return step.Result{
 		Summary: fmt.Sprintf("deleted association %s (%s/%s → %s)", a.ID, a.Namespace, a.ServiceAccount, a.RoleArn),
 		Changes: []string{"deleted pod identity association " + a.ID},
-		Details: map[string]any{"deleted": *a, "note": CredentialsNote},
+		Details: &DisassociationDetails{Association: a, Action: ActionDelete, Deleted: a, Note: CredentialsNote},
 	}, nil
 }

@@ -279,10 +279,7 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, err
 	}
-	details := map[string]any{"role": roleArn, "roleSource": role.Source, "trust": rep, "request": verdict, "policies": policies}
-	if len(expects) > 0 {
-		details["expect"] = expects
-	}
+	details := &RoleDetails{Role: RoleRef{Name: role.Name, Arn: roleArn, Source: role.Source}, RoleSource: role.Source, Trust: rep, Request: verdict, Policies: policies, Expect: expects}
 	var warnings []string
 	for _, w := range rep.Warnings {
 		warnings = append(warnings, w.Message)
@@ -293,7 +290,7 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 		}
 	}
 	if len(policies) == 0 {
-		warnings = append(warnings, fmt.Sprintf("role %s has no permission policies: pods will get credentials that can do nothing", role.Name))
+		warnings = append(warnings, NoPermissionPolicies(role.Name)+"; "+NoPermissionPoliciesFix(role.Name))
 	}
 
 	var problems, hints []string
@@ -342,8 +339,7 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 		summary += fmt.Sprintf(", and may chain to target role %s", roleNameOf(s.opts.TargetRoleArn))
 	}
 	if diff != "" {
-		details["trustDiff"] = diff
-		details["fixedTrust"] = fixed
+		details.TrustDiff, details.FixedTrust = diff, fixed
 		return step.Plan{
 			Summary:  fmt.Sprintf("role %s does not trust %s for %s/%s", role.Name, trust.ServicePrincipal, s.opts.Namespace, s.opts.ServiceAccount),
 			Changes:  []string{fmt.Sprintf("update the trust policy of role %s:\n%s", role.Name, diff)},
@@ -519,12 +515,12 @@ func (s *VerifyRole) simulate(ctx context.Context, roleArn string) ([]ExpectResu
 // Apply implements step.Step: write the fixed trust policy, then read it
 // back until IAM shows it admitting the association.
 func (s *VerifyRole) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
-	fixed, _ := p.Details["fixedTrust"].(string)
-	if fixed == "" {
+	planned, _ := p.Details.(*RoleDetails)
+	if planned == nil || planned.FixedTrust == "" {
 		return step.Result{}, fmt.Errorf("verify-role: the plan has no trust policy to write; run the check first")
 	}
 	name := s.opts.Role.Name
-	if _, err := s.writer.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(name), PolicyDocument: aws.String(fixed)}); err != nil {
+	if _, err := s.writer.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(name), PolicyDocument: aws.String(planned.FixedTrust)}); err != nil {
 		return step.Result{}, awsapi.Explain(err, "update trust policy", "of role "+name)
 	}
 	if progress != nil {
@@ -548,13 +544,24 @@ func (s *VerifyRole) Apply(ctx context.Context, p step.Plan, progress step.Progr
 	if err != nil {
 		return step.Result{}, fmt.Errorf("role %s: the updated trust policy does not show yet: %w", name, err)
 	}
-	details := map[string]any{}
-	for k, v := range p.Details {
-		details[k] = v
-	}
+	details := *planned
 	return step.Result{
 		Summary: fmt.Sprintf("role %s trusts %s for %s/%s", name, trust.ServicePrincipal, s.opts.Namespace, s.opts.ServiceAccount),
 		Changes: []string{fmt.Sprintf("updated the trust policy of role %s", name)},
-		Details: details,
+		Details: &details,
 	}, nil
+}
+
+// NoPermissionPolicies is the warning for a role without permission
+// policies (verify-role appends NoPermissionPoliciesFix to it).
+func NoPermissionPolicies(role string) string {
+	return fmt.Sprintf("role %s has no permission policies: pods will get credentials that can do nothing", role)
+}
+
+// NoPermissionPoliciesFix says how to give role its permissions: attach a
+// managed policy, or put an inline one. (The trust policy only says who may
+// assume the role, not what the role may do.)
+func NoPermissionPoliciesFix(role string) string {
+	return fmt.Sprintf("attach a permission policy: aws iam attach-role-policy --role-name %s --policy-arn POLICY_ARN, "+
+		"or add an inline one: aws iam put-role-policy --role-name %s --policy-name NAME --policy-document file://policy.json", role, role)
 }

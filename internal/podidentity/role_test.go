@@ -94,7 +94,7 @@ func TestVerifyRoleGood(t *testing.T) {
 	if err != nil || !p.Satisfied {
 		t.Fatalf("plan %+v, %v", p, err)
 	}
-	pols := p.Details["policies"].([]PolicyInfo)
+	pols := p.Details.(*RoleDetails).Policies
 	if len(pols) != 2 || pols[0].Arn != arn || pols[0].Version != "v1" || pols[0].Statements[0].Sid != "Table" ||
 		!pols[1].Inline || pols[1].Name != "logs" || pols[1].Statements[0].Actions[0] != "logs:PutLogEvents" {
 		t.Errorf("policies = %+v", pols)
@@ -143,7 +143,10 @@ func TestVerifyRoleTrustProblemsAndFix(t *testing.T) {
 			if err != nil || p.Satisfied {
 				t.Fatalf("fix plan %+v, %v", p, err)
 			}
-			diff, _ := p.Details["trustDiff"].(string)
+			var diff string
+			if d, ok := p.Details.(*RoleDetails); ok {
+				diff = d.TrustDiff
+			}
 			if !strings.Contains(diff, "+") || !strings.Contains(diff, "pods.eks.amazonaws.com") {
 				t.Errorf("diff = %q", diff)
 			}
@@ -316,8 +319,8 @@ func TestVerifyRoleRequestModel(t *testing.T) {
 			if tt.wantWarn != "" && !strings.Contains(strings.Join(p.Warnings, "\n"), tt.wantWarn) {
 				t.Errorf("warnings %q lack %q", p.Warnings, tt.wantWarn)
 			}
-			if v, ok := p.Details["request"].(trust.Verdict); err == nil && (!ok || v.SessionTags == tt.noTags || v.TargetRole != tt.target) {
-				t.Errorf("details request = %+v", p.Details["request"])
+			if d, ok := p.Details.(*RoleDetails); err == nil && (!ok || d.Request.SessionTags == tt.noTags || d.Request.TargetRole != tt.target) {
+				t.Errorf("details = %+v", p.Details)
 			}
 			if len(mutations(e.fake)) != 0 {
 				t.Errorf("Check mutated: %v", mutations(e.fake))
@@ -340,7 +343,7 @@ func TestVerifyRoleFixWithoutSessionTags(t *testing.T) {
 	if err != nil || p.Satisfied {
 		t.Fatalf("fix plan %+v, %v", p, err)
 	}
-	diff, _ := p.Details["trustDiff"].(string)
+	diff := p.Details.(*RoleDetails).TrustDiff
 	var added []string
 	for _, l := range strings.Split(diff, "\n") {
 		if strings.HasPrefix(l, "+") {
@@ -359,5 +362,32 @@ func TestVerifyRoleFixWithoutSessionTags(t *testing.T) {
 	// With session tags the old scoped statement still serves.
 	if p, err := verifyStep(t, e, "first", nil).Check(ctx); err != nil || !p.Satisfied {
 		t.Fatalf("after --fix, with tags: plan %+v, %v", p, err)
+	}
+}
+
+// A role without permission policies is a warning whose fix is how to give
+// the role permissions, not something about its trust policy.
+func TestVerifyRoleNoPermissionPolicies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakeaws.Options{})
+	e.fake.PutRole(fakeaws.Role{Name: "carts-empty", TrustPolicy: podsTrust})
+	p, err := verifyStep(t, e, "carts-empty", nil).Check(context.Background())
+	if err != nil || !p.Satisfied {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+	var w string
+	for _, s := range p.Warnings {
+		if strings.Contains(s, "no permission policies") {
+			w = s
+		}
+	}
+	for _, want := range []string{"role carts-empty has no permission policies", "aws iam attach-role-policy --role-name carts-empty --policy-arn",
+		"aws iam put-role-policy --role-name carts-empty --policy-name"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warning %q lacks %q", w, want)
+		}
+	}
+	if strings.Contains(w, "trust") || strings.Contains(w, "assume-role-policy") {
+		t.Errorf("warning points at the trust policy: %q", w)
 	}
 }

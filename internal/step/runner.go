@@ -103,19 +103,8 @@ func mergeResult(rep *Report, res Result) {
 	}
 	rep.Changes = append(rep.Changes, res.Changes...)
 	rep.Warnings = append(rep.Warnings, res.Warnings...)
-	if len(res.Details) > 0 {
-		if rep.Details == nil {
-			rep.Details = map[string]any{}
-		} else {
-			merged := make(map[string]any, len(rep.Details)+len(res.Details))
-			for k, v := range rep.Details {
-				merged[k] = v
-			}
-			rep.Details = merged
-		}
-		for k, v := range res.Details {
-			rep.Details[k] = v
-		}
+	if res.Details != nil {
+		rep.Details = res.Details
 	}
 }
 

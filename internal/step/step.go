@@ -18,15 +18,21 @@ const (
 	Planned   Status = "planned" // dry run: this change would be made
 )
 
+// Details are a step's machine-readable facts: a value of the step's own
+// struct type (podidentity.AddonDetails, workload.RestartDetails, …) whose
+// JSON is the step's "details" object in `-o json`. A step's Check puts what
+// its Apply needs there (the typed hand-off from check to apply); readers in
+// other packages type-assert to the step's type, never dig in a map.
+type Details any
+
 // Plan is what Check found: whether the step is already satisfied and, if
-// not, what Apply would change. Data carries step-specific values forward
-// (for example the association found or the role resolved).
+// not, what Apply would change.
 type Plan struct {
 	Satisfied bool
 	Summary   string   // one line: "add-on eks-pod-identity-agent v1.3.10-eksbuild.1 is ACTIVE"
 	Changes   []string // what Apply would do, one line each (empty when Satisfied)
 	Warnings  []string
-	Details   map[string]any // machine-readable facts for -o json
+	Details   Details // the step's typed plan (nil when it has none)
 }
 
 // Result is what Apply did.
@@ -34,7 +40,13 @@ type Result struct {
 	Summary  string
 	Changes  []string
 	Warnings []string
-	Details  map[string]any
+	Details  Details // the step's typed result; nil keeps the plan's details
+}
+
+// DetailsOf returns r's details as T (a step's details type).
+func DetailsOf[T any](r Report) (T, bool) {
+	d, ok := r.Details.(T)
+	return d, ok
 }
 
 // Progress receives what a step is waiting for, for live status lines.
@@ -61,14 +73,14 @@ type Verifier interface {
 
 // Report is the outcome of one step, as printed and as JSON.
 type Report struct {
-	Name     string         `json:"name"`
-	Status   Status         `json:"status"`
-	Message  string         `json:"message,omitempty"`
-	Changes  []string       `json:"changes,omitempty"`
-	Warnings []string       `json:"warnings,omitempty"`
-	Details  map[string]any `json:"details,omitempty"`
-	Error    string         `json:"error,omitempty"`
-	Hint     string         `json:"hint,omitempty"`
-	Duration time.Duration  `json:"-"`
-	Seconds  float64        `json:"seconds"`
+	Name     string        `json:"name"`
+	Status   Status        `json:"status"`
+	Message  string        `json:"message,omitempty"`
+	Changes  []string      `json:"changes,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
+	Details  Details       `json:"details,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Hint     string        `json:"hint,omitempty"`
+	Duration time.Duration `json:"-"`
+	Seconds  float64       `json:"seconds"`
 }

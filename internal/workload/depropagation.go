@@ -77,7 +77,7 @@ func (p *Depropagation) Check(ctx context.Context) (step.Plan, error) {
 	}
 	if !sa.Exists {
 		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("service account %s/%s does not exist: nothing is injected", p.Namespace, p.ServiceAccount),
-			Details: map[string]any{"injected": false}}, nil
+			Details: &PropagationDetails{Injected: false}}, nil
 	}
 	injected, found, err := p.probe(ctx)
 	if err != nil {
@@ -85,12 +85,12 @@ func (p *Depropagation) Check(ctx context.Context) (step.Plan, error) {
 	}
 	if !injected {
 		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("the webhook does not inject new pods of %s/%s", p.Namespace, p.ServiceAccount),
-			Details: map[string]any{"injected": false}}, nil
+			Details: &PropagationDetails{Injected: false}}, nil
 	}
 	return step.Plan{
 		Summary: fmt.Sprintf("the webhook still injects new pods of %s/%s (%s)", p.Namespace, p.ServiceAccount, strings.Join(found, ", ")),
 		Changes: []string{fmt.Sprintf("wait until the webhook stops injecting new pods of %s/%s (server-side dry-run probe)", p.Namespace, p.ServiceAccount)},
-		Details: map[string]any{"injected": true},
+		Details: &PropagationDetails{Injected: true},
 	}, nil
 }
 
@@ -113,7 +113,7 @@ func (p *Depropagation) Apply(ctx context.Context, _ step.Plan, progress step.Pr
 			took := time.Since(start)
 			return step.Result{
 				Summary: fmt.Sprintf("the webhook no longer injects new pods of %s/%s (after %s, %d probes)", p.Namespace, p.ServiceAccount, took.Round(10*time.Millisecond), attempt),
-				Details: map[string]any{"injected": false, "probes": attempt, "waitedSeconds": took.Seconds()},
+				Details: &PropagationDetails{Injected: false, Probes: attempt, WaitedSeconds: took.Seconds()},
 			}, nil
 		}
 		last = found

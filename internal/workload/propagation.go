@@ -40,7 +40,7 @@ func (p *Propagation) Check(ctx context.Context) (step.Plan, error) {
 		}
 		if in.Injected() {
 			return step.Plan{Satisfied: true, Summary: fmt.Sprintf("the webhook injects new pods of %s/%s", p.Namespace, p.ServiceAccount),
-				Details: map[string]any{"injected": true}}, nil
+				Details: &PropagationDetails{Injected: true}}, nil
 		}
 	}
 	if p.Precondition != nil {
@@ -51,7 +51,7 @@ func (p *Propagation) Check(ctx context.Context) (step.Plan, error) {
 	return step.Plan{
 		Summary: fmt.Sprintf("new pods of %s/%s are not injected yet", p.Namespace, p.ServiceAccount),
 		Changes: []string{fmt.Sprintf("wait until the webhook injects new pods of %s/%s (server-side dry-run probe)", p.Namespace, p.ServiceAccount)},
-		Details: map[string]any{"injected": false},
+		Details: &PropagationDetails{Injected: false},
 	}, nil
 }
 
@@ -69,6 +69,6 @@ func (p *Propagation) Apply(ctx context.Context, _ step.Plan, progress step.Prog
 	took := time.Since(start)
 	return step.Result{
 		Summary: fmt.Sprintf("the webhook injects new pods of %s/%s (after %s, %d probes)", p.Namespace, p.ServiceAccount, took.Round(10*time.Millisecond), attempts),
-		Details: map[string]any{"injected": true, "probes": attempts, "waitedSeconds": took.Seconds()},
+		Details: &PropagationDetails{Injected: true, Probes: attempts, WaitedSeconds: took.Seconds()},
 	}, nil
 }

@@ -37,21 +37,14 @@ type Reroll struct {
 	plan []kube.Workload
 }
 
-// RerollPod is one pod's state, as printed and in JSON.
-type RerollPod struct {
-	Workload string   `json:"workload"`
-	Pod      string   `json:"pod"`
-	Good     bool     `json:"good"`
-	Problems []string `json:"problems,omitempty"`
-}
-
 // Name implements step.Step.
 func (r *Reroll) Name() string { return "restart" }
 
-func (r *Reroll) reports(w kube.Workload, pods []corev1.Pod) (out []RerollPod, bad []string) {
+func (r *Reroll) reports(w kube.Workload, pods []corev1.Pod) (out []PodReport, bad []string) {
 	for i := range pods {
 		p := r.Problems(&pods[i])
-		out = append(out, RerollPod{Workload: w.Ref(), Pod: pods[i].Name, Good: len(p) == 0, Problems: p})
+		in := kube.CheckInjection(&pods[i])
+		out = append(out, PodReport{Workload: w.Ref(), Pod: pods[i].Name, Node: pods[i].Spec.NodeName, Injected: in.Injected(), OK: len(p) == 0, Problems: p})
 		if len(p) > 0 {
 			bad = append(bad, fmt.Sprintf("pod %s: %s", pods[i].Name, strings.Join(p, "; ")))
 		}
@@ -68,13 +61,13 @@ func (r *Reroll) Check(ctx context.Context) (step.Plan, error) {
 	if len(matches) == 0 {
 		if r.NoWorkloadsOK {
 			return step.Plan{Satisfied: true, Summary: fmt.Sprintf("no workload runs under %s/%s", r.Namespace, r.ServiceAccount),
-				Details: map[string]any{"pods": []RerollPod{}}}, nil
+				Details: &RestartDetails{Want: r.Want, Pods: []PodReport{}}}, nil
 		}
 		return step.Plan{}, kube.NoWorkloadsError(r.Namespace, r.ServiceAccount, others)
 	}
 	r.plan = nil
 	var changes, done []string
-	pods := []RerollPod{}
+	pods := []PodReport{}
 	for _, w := range matches {
 		if err := kube.CheckRestartable(w); err != nil {
 			return step.Plan{}, err
@@ -93,7 +86,10 @@ func (r *Reroll) Check(ctx context.Context) (step.Plan, error) {
 		r.plan = append(r.plan, w)
 		changes = append(changes, fmt.Sprintf("restart %s (%d/%d pods %s)", w.Ref(), len(current)-len(bad), len(current), r.Want))
 	}
-	details := map[string]any{"pods": pods}
+	details := &RestartDetails{Want: r.Want, Pods: pods}
+	for _, w := range r.plan {
+		details.Restart = append(details.Restart, w.Ref())
+	}
 	if len(r.plan) == 0 {
 		return step.Plan{Satisfied: true, Summary: strings.Join(done, "; "), Details: details}, nil
 	}
@@ -107,8 +103,8 @@ func (r *Reroll) Apply(ctx context.Context, _ step.Plan, progress step.Progress)
 		now = r.Now
 	}
 	var (
-		summary, changes, problems []string
-		pods                       = []RerollPod{}
+		summary, changes, problems, restarted []string
+		pods                                  = []PodReport{}
 	)
 	for _, w := range r.plan {
 		progress.Waiting("restarting " + w.Ref())
@@ -116,6 +112,7 @@ func (r *Reroll) Apply(ctx context.Context, _ step.Plan, progress step.Progress)
 			return step.Result{Changes: changes}, err
 		}
 		changes = append(changes, "restarted "+w.Ref())
+		restarted = append(restarted, w.Ref())
 		if _, err := kube.WaitRollout(ctx, r.Client, w, func(msg string) { progress.Waiting(w.Ref() + ": " + msg) }); err != nil {
 			return step.Result{Changes: changes}, err
 		}
@@ -128,7 +125,7 @@ func (r *Reroll) Apply(ctx context.Context, _ step.Plan, progress step.Progress)
 		problems = append(problems, bad...)
 		summary = append(summary, fmt.Sprintf("%s: %d/%d new pods %s", w.Ref(), len(current)-len(bad), len(current), r.Want))
 	}
-	res := step.Result{Summary: strings.Join(summary, "; "), Changes: changes, Details: map[string]any{"pods": pods}}
+	res := step.Result{Summary: strings.Join(summary, "; "), Changes: changes, Details: &RestartDetails{Want: r.Want, Restarted: restarted, Pods: pods}}
 	if len(problems) > 0 {
 		return res, fail.Verifyf(r.Hint, "new pods of %s/%s should %s, but: %s", r.Namespace, r.ServiceAccount, r.Want, strings.Join(problems, "; "))
 	}

@@ -32,16 +32,6 @@ type Restart struct {
 	plan restartPlan // from Check, for Apply
 }
 
-// PodReport is one pod's injection, as printed and in JSON.
-type PodReport struct {
-	Workload string   `json:"workload"`
-	Pod      string   `json:"pod"`
-	Node     string   `json:"node,omitempty"`
-	Injected bool     `json:"injected"`
-	Missing  []string `json:"missing,omitempty"`
-	Warnings []string `json:"warnings,omitempty"`
-}
-
 type restartPlan struct {
 	workloads []kube.Workload
 	restart   map[string]bool // ref -> needs the restart patch (else only wait)
@@ -49,6 +39,9 @@ type restartPlan struct {
 
 // Name implements step.Step.
 func (r *Restart) Name() string { return "restart" }
+
+// restartWant is what the restart step wants of every new pod.
+const restartWant = "have Pod Identity credentials"
 
 func (r *Restart) now() time.Time {
 	if r.Now != nil {
@@ -100,7 +93,12 @@ func (r *Restart) Check(ctx context.Context) (step.Plan, error) {
 		plan.workloads = append(plan.workloads, w)
 	}
 	r.plan = plan
-	details := map[string]any{"pods": pods}
+	details := &RestartDetails{Want: restartWant, Pods: pods}
+	for _, w := range plan.workloads {
+		if plan.restart[w.Ref()] {
+			details.Restart = append(details.Restart, w.Ref())
+		}
+	}
 	if len(plan.workloads) == 0 {
 		return step.Plan{Satisfied: true, Summary: strings.Join(done, "; "), Warnings: warnings, Details: details}, nil
 	}
@@ -136,10 +134,11 @@ func (r *Restart) apply(ctx context.Context, plan restartPlan, progress step.Pro
 		}
 	}
 	var (
-		pods     []PodReport
-		summary  []string
-		changes  []string
-		problems []string
+		pods      = []PodReport{}
+		summary   []string
+		changes   []string
+		problems  []string
+		restarted []string
 	)
 	for _, w := range plan.workloads {
 		if plan.restart[w.Ref()] {
@@ -148,6 +147,7 @@ func (r *Restart) apply(ctx context.Context, plan restartPlan, progress step.Pro
 				return step.Result{}, err
 			}
 			changes = append(changes, "restarted "+w.Ref())
+			restarted = append(restarted, w.Ref())
 		}
 		res, err := kube.WaitRollout(ctx, r.Client, w, func(msg string) { progress.Waiting(w.Ref() + ": " + msg) })
 		if err != nil {
@@ -164,11 +164,11 @@ func (r *Restart) apply(ctx context.Context, plan restartPlan, progress step.Pro
 		summary = append(summary, fmt.Sprintf("%s: %d/%d new pods have Pod Identity credentials", w.Ref(), n, len(current)))
 		for _, pr := range reps {
 			if !pr.Injected {
-				problems = append(problems, fmt.Sprintf("pod %s lacks %s", pr.Pod, strings.Join(pr.Missing, ", ")))
+				problems = append(problems, fmt.Sprintf("pod %s lacks %s", pr.Pod, strings.Join(pr.Problems, ", ")))
 			}
 		}
 	}
-	res := step.Result{Summary: strings.Join(summary, "; "), Changes: changes, Details: map[string]any{"pods": pods}}
+	res := step.Result{Summary: strings.Join(summary, "; "), Changes: changes, Details: &RestartDetails{Want: restartWant, Restarted: restarted, Pods: pods}}
 	if len(problems) > 0 {
 		return res, fail.Verifyf(
 			fmt.Sprintf("the association may not have reached the webhook yet, or a pod skips it; check `podid verify-role` and the association, then run `podid restart --ns %s --sa %s --force`", r.Namespace, r.ServiceAccount),
@@ -193,7 +193,7 @@ func podReports(w kube.Workload, pods []corev1.Pod) []PodReport {
 	out := make([]PodReport, 0, len(pods))
 	for i := range pods {
 		in := kube.CheckInjection(&pods[i])
-		out = append(out, PodReport{Workload: w.Ref(), Pod: pods[i].Name, Node: pods[i].Spec.NodeName, Injected: in.Injected(), Missing: in.Missing, Warnings: in.Warnings})
+		out = append(out, PodReport{Workload: w.Ref(), Pod: pods[i].Name, Node: pods[i].Spec.NodeName, Injected: in.Injected(), OK: in.Injected(), Problems: in.Missing, Warnings: in.Warnings})
 	}
 	return out
 }

@@ -196,8 +196,9 @@ entries:
 			t.Errorf("entry %s/%s carries %d step reports, want 4", e.Namespace, e.ServiceAccount, len(e.Steps))
 		}
 		for _, s := range e.Steps {
-			if a, ok := s.Details["association"].(map[string]any); s.Name == "associate" && (!ok || fmt.Sprint(a["tags"]) != "map[team:retail]") {
-				t.Errorf("%s/%s: association details %v lack the default tag team=retail", e.Namespace, e.ServiceAccount, s.Details["association"])
+			details, _ := s.Details.(map[string]any)
+			if a, ok := details["association"].(map[string]any); s.Name == "associate" && (!ok || fmt.Sprint(a["tags"]) != "map[team:retail]") {
+				t.Errorf("%s/%s: association details %v lack the default tag team=retail", e.Namespace, e.ServiceAccount, details["association"])
 			}
 			if s.Status != step.Unchanged {
 				t.Errorf("second run: %s/%s step %s is %s", e.Namespace, e.ServiceAccount, s.Name, s.Status)

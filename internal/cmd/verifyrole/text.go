@@ -15,17 +15,18 @@ import (
 // get-policy-version) and the --expect results.
 func printReport(w io.Writer, reps []step.Report) {
 	for _, r := range reps {
-		if r.Name != "verify-role" || r.Details == nil {
+		d, ok := r.Details.(*podidentity.RoleDetails)
+		if !ok {
 			continue
 		}
-		if role, ok := r.Details["role"].(podidentity.RoleRef); ok {
+		if role := d.Role; role.Arn != "" {
 			fmt.Fprintf(w, "Role %s (%s), %s\n", role.Name, role.Arn, map[string]string{
 				podidentity.RoleFromFlag:        "as given by --role",
 				podidentity.RoleFromAssociation: "the role of the existing association",
 				podidentity.RoleFromPrefix:      "the one Pod Identity role named <cluster>-<service-account>*",
 			}[role.Source])
 		}
-		if tr, ok := r.Details["trust"].(trust.Report); ok {
+		if tr := d.Trust; true {
 			fmt.Fprintln(w, "\nTrust policy, for pods.eks.amazonaws.com:")
 			for _, a := range []trust.ActionResult{tr.AssumeRole, tr.TagSession} {
 				by := ""
@@ -50,7 +51,7 @@ func printReport(w io.Writer, reps []step.Report) {
 				fmt.Fprintf(w, "  also trusted through IRSA: %s for %s (%s)\n", i.Issuer, strings.Join(i.Subjects, ", "), i.Statement)
 			}
 		}
-		if v, ok := r.Details["request"].(trust.Verdict); ok && v.TargetRole != "" {
+		if v := d.Request; v.TargetRole != "" {
 			fmt.Fprintf(w, "\nTarget role %s (role chaining):\n", v.TargetRole)
 			for _, l := range v.Links[1:] {
 				what := map[trust.Link]string{trust.LinkChainPermission: "permission policies of the role", trust.LinkTargetTrust: "trust of the target"}[l.Link]
@@ -73,10 +74,10 @@ func printReport(w io.Writer, reps []step.Report) {
 				fmt.Fprintf(w, "  sts:ExternalId   %s\n", v.ExternalID)
 			}
 		}
-		if diff, ok := r.Details["trustDiff"].(string); ok && diff != "" {
+		if diff := d.TrustDiff; diff != "" {
 			fmt.Fprintf(w, "\nTrust policy change (--fix):\n%s\n", diff)
 		}
-		if pols, ok := r.Details["policies"].([]podidentity.PolicyInfo); ok {
+		if pols := d.Policies; true {
 			fmt.Fprintln(w, "\nPermissions:")
 			if len(pols) == 0 {
 				fmt.Fprintln(w, "  (no attached or inline policies)")
@@ -110,7 +111,7 @@ func printReport(w io.Writer, reps []step.Report) {
 				}
 			}
 		}
-		if ex, ok := r.Details["expect"].([]podidentity.ExpectResult); ok && len(ex) > 0 {
+		if ex := d.Expect; len(ex) > 0 {
 			fmt.Fprintln(w, "\nExpected permissions (iam:SimulatePrincipalPolicy):")
 			for _, e := range ex {
 				mark := "✓"

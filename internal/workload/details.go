@@ -1,0 +1,31 @@
+package workload
+
+// The typed details of workload's steps (their "details" in `-o json`).
+
+// PodReport is one pod after (or before) a restart, as printed and in JSON.
+// Every restart step (enable's, disable's, migrate's) reports pods this way.
+type PodReport struct {
+	Workload string   `json:"workload"`
+	Pod      string   `json:"pod"`
+	Node     string   `json:"node,omitempty"`
+	Injected bool     `json:"injected"`           // the pod has the complete Pod Identity injection
+	OK       bool     `json:"ok"`                 // the pod is as the step wants it
+	Problems []string `json:"problems,omitempty"` // why it is not
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// RestartDetails are the restart step's facts.
+type RestartDetails struct {
+	Want      string      `json:"want"`                // what every new pod must be: "have Pod Identity credentials"
+	Restart   []string    `json:"restart,omitempty"`   // planned: the workloads to restart (KIND/NAME)
+	Restarted []string    `json:"restarted,omitempty"` // done: the workloads restarted
+	Pods      []PodReport `json:"pods"`
+}
+
+// PropagationDetails are the facts of the steps that wait for the webhook to
+// start (enable) or stop (disable) injecting new pods.
+type PropagationDetails struct {
+	Injected      bool    `json:"injected"` // a new pod gets the injection now
+	Probes        int     `json:"probes,omitempty"`
+	WaitedSeconds float64 `json:"waitedSeconds,omitempty"`
+}
