@@ -253,27 +253,11 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 	if err := s.checkAccount(); err != nil {
 		return step.Plan{}, err
 	}
-	out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role.Name)})
-	if err != nil {
-		return step.Plan{}, explainGetRole(err, role.Name)
-	}
-	roleArn := aws.ToString(out.Role.Arn)
-	doc, err := trust.Parse(aws.ToString(out.Role.AssumeRolePolicyDocument))
-	if err != nil {
-		return step.Plan{}, fail.Verifyf(fmt.Sprintf("inspect it: aws iam get-role --role-name %s", role.Name), "role %s: trust policy: %w", role.Name, err)
-	}
-	req := s.request()
-	policies, docs, err := s.permissions(ctx, role.Name)
+	ev, err := s.evaluate(ctx)
 	if err != nil {
 		return step.Plan{}, err
 	}
-	var target *trust.Role
-	if s.opts.TargetRoleArn != "" {
-		if target, err = s.targetRole(ctx); err != nil {
-			return step.Plan{}, err
-		}
-	}
-	verdict := trust.EvaluatePodIdentityRequest(req, trust.Role{Arn: roleArn, Trust: doc, Policies: docs}, target)
+	roleArn, doc, req, policies, verdict := ev.roleArn, ev.doc, ev.req, ev.policies, ev.verdict
 	rep := verdict.Trust
 	expects, err := s.simulate(ctx, roleArn)
 	if err != nil {
@@ -348,6 +332,59 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 		}, nil
 	}
 	return step.Plan{Satisfied: true, Summary: summary, Warnings: warnings, Details: details}, nil
+}
+
+// evaluation is what evaluate read and judged.
+type evaluation struct {
+	roleArn  string
+	doc      *trust.Document
+	req      trust.Request
+	policies []PolicyInfo
+	verdict  trust.Verdict
+}
+
+// evaluate reads the role (trust and permission policies) and the target
+// role, and judges the request EKS makes.
+func (s *VerifyRole) evaluate(ctx context.Context) (evaluation, error) {
+	role := s.opts.Role
+	out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role.Name)})
+	if err != nil {
+		return evaluation{}, explainGetRole(err, role.Name)
+	}
+	ev := evaluation{roleArn: aws.ToString(out.Role.Arn), req: s.request()}
+	ev.doc, err = trust.Parse(aws.ToString(out.Role.AssumeRolePolicyDocument))
+	if err != nil {
+		return evaluation{}, fail.Verifyf(fmt.Sprintf("inspect it: aws iam get-role --role-name %s", role.Name), "role %s: trust policy: %w", role.Name, err)
+	}
+	policies, docs, err := s.permissions(ctx, role.Name)
+	if err != nil {
+		return evaluation{}, err
+	}
+	ev.policies = policies
+	var target *trust.Role
+	if s.opts.TargetRoleArn != "" {
+		if target, err = s.targetRole(ctx); err != nil {
+			return evaluation{}, err
+		}
+	}
+	ev.verdict = trust.EvaluatePodIdentityRequest(ev.req, trust.Role{Arn: ev.roleArn, Trust: ev.doc, Policies: docs}, target)
+	return ev, nil
+}
+
+// EvaluateAssociation reads from IAM what the request EKS Auth makes for
+// association a needs (its role's trust and permission policies, its target
+// role's trust) and judges that request: the verdict names the failing
+// link, why, and the fix. It is the static counterpart of the exchange; a
+// missing role or target role is an error (verification kind), as are
+// unparsable policies. Read-only.
+func EvaluateAssociation(ctx context.Context, api RoleAPI, cluster ClusterInfo, a AssociationInfo) (trust.Verdict, error) {
+	s := &VerifyRole{api: api, opts: VerifyRoleOptions{
+		Role:    RoleRef{Name: roleNameOf(a.RoleArn), Arn: a.RoleArn, Source: RoleFromAssociation},
+		Cluster: cluster, Namespace: a.Namespace, ServiceAccount: a.ServiceAccount,
+		TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags, ExternalID: a.ExternalID,
+	}}
+	ev, err := s.evaluate(ctx)
+	return ev.verdict, err
 }
 
 // checkAccount refuses a role outside the cluster's account: EKS passes the

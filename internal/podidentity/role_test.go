@@ -391,3 +391,42 @@ func TestVerifyRoleNoPermissionPolicies(t *testing.T) {
 		t.Errorf("warning points at the trust policy: %q", w)
 	}
 }
+
+// EvaluateAssociation judges an existing association as EKS Auth would
+// request it: its session tags and target role, read from the association.
+func TestEvaluateAssociation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakeaws.Options{})
+	ctx := context.Background()
+	e.fake.PutRole(fakeaws.Role{Name: "first", TrustPolicy: podsTrust})
+	e.fake.PutRole(fakeaws.Role{Name: "target", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + roleArn("first") + `"},"Action":"sts:AssumeRole"}]}`})
+	if err := e.fake.PutRolePolicy("first", "chain", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","sts:TagSession"],"Resource":"`+roleArn("target")+`"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	o := assocOpts("first")
+	o.TargetRoleArn = roleArn("target")
+	s, err := NewAssociation(e.clients.EKS(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runStep(t, s)
+	a, err := FindAssociation(ctx, e.clients.EKS(), testCluster, "carts", "carts")
+	if err != nil || a == nil {
+		t.Fatalf("association %+v, %v", a, err)
+	}
+	v, err := EvaluateAssociation(ctx, e.clients.IAM(), e.cluster, *a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Failing != trust.LinkTargetTrust || !strings.Contains(v.Message, "does not allow `sts:TagSession` for the session of `first`") || v.ExternalID != a.ExternalID {
+		t.Errorf("verdict failing %q: %s (externalId %q, association's %q)", v.Failing, v.Message, v.ExternalID, a.ExternalID)
+	}
+	a.DisableSessionTags = true
+	if v, err = EvaluateAssociation(ctx, e.clients.IAM(), e.cluster, *a); err != nil || !v.OK() {
+		t.Errorf("without session tags: %+v, %v", v, err)
+	}
+	a.TargetRoleArn = roleArn("missing")
+	if _, err = EvaluateAssociation(ctx, e.clients.IAM(), e.cluster, *a); fail.KindOf(err) != fail.KindVerification {
+		t.Errorf("missing target role: %v", err)
+	}
+}
