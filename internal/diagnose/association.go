@@ -87,7 +87,7 @@ func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity
 	v, err := podidentity.NewVerifyRole(d.IAM, nil, podidentity.VerifyRoleOptions{
 		Role:    podidentity.RoleRef{Name: name, Arn: a.RoleArn, Source: podidentity.RoleFromAssociation},
 		Cluster: o.Cluster, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
-		TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags, ExternalID: a.ExternalID,
+		TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags,
 	})
 	if err != nil {
 		return err

@@ -162,22 +162,19 @@ func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
 }
 
 // requestSettings sets the association settings that shape the request EKS
-// makes: with the associate step in this run, the flags (already in the
-// arguments) and the externalId of an existing association to the same
-// target; verify-role alone takes the existing association's target role,
-// session tags and externalId (none: the defaults). The lookup is the one
-// associate makes, remembered by assocReads.
-func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool, externalID *string) error {
+// makes. With the associate step in this run they are the flags (already
+// in the arguments); verify-role alone takes the existing association's
+// target role and session tags (none: the defaults). The lookup is
+// remembered by assocReads.
+func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool) error {
+	if f.associating {
+		return nil
+	}
 	a, err := podidentity.FindAssociation(ctx, f.assocs, f.sess.Cluster.Name, f.opts.Namespace, f.opts.ServiceAccount)
 	if err != nil || a == nil {
 		return err
 	}
-	if !f.associating {
-		*target, *noTags = a.TargetRoleArn, a.DisableSessionTags
-	}
-	if a.TargetRoleArn == *target {
-		*externalID = a.ExternalID
-	}
+	*target, *noTags = a.TargetRoleArn, a.DisableSessionTags
 	return nil
 }
 
@@ -197,7 +194,7 @@ func (s *roleStep) Check(ctx context.Context) (step.Plan, error) {
 		Role: role, Cluster: s.f.sess.Cluster, Namespace: s.f.opts.Namespace, ServiceAccount: s.f.opts.ServiceAccount,
 		TargetRoleArn: s.f.opts.TargetRoleArn, DisableSessionTags: s.f.opts.DisableSessionTags, Fix: s.f.opts.Fix, Expect: s.f.expect,
 	}
-	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags, &opts.ExternalID); err != nil {
+	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags); err != nil {
 		return step.Plan{}, err
 	}
 	iam := s.f.sess.AWS.IAM()
@@ -280,9 +277,6 @@ func (s *assocStep) checkRequest(ctx context.Context, role podidentity.RoleRef) 
 	opts := podidentity.VerifyRoleOptions{
 		Role: role, Cluster: s.f.sess.Cluster, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
 		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags,
-	}
-	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags, &opts.ExternalID); err != nil {
-		return err
 	}
 	v, err := podidentity.NewVerifyRole(iam, nil, opts)
 	if err != nil {

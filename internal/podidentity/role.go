@@ -65,7 +65,6 @@ func trustRequest(c ClusterInfo, ns, sa string) trust.Request {
 func (s *VerifyRole) request() trust.Request {
 	req := trustRequest(s.opts.Cluster, s.opts.Namespace, s.opts.ServiceAccount)
 	req.NoSessionTags = s.opts.DisableSessionTags
-	req.ExternalID = s.opts.ExternalID
 	return req
 }
 
@@ -212,13 +211,11 @@ type VerifyRoleOptions struct {
 	Cluster                   ClusterInfo
 	Namespace, ServiceAccount string
 	// The association's settings that shape the request EKS makes: the
-	// target role (role chaining), disabled session tags, and the
-	// association's externalId when EKS reports one. The caller takes them
-	// from the existing association, or from the flags that are about to
-	// set them.
+	// target role (role chaining) and disabled session tags. The caller
+	// takes them from the existing association, or from the flags that
+	// are about to set them.
 	TargetRoleArn      string
 	DisableSessionTags bool
-	ExternalID         string
 	// Fix rewrites the trust policy (keeping every other statement, never
 	// widening) when it does not admit the association.
 	Fix    bool
@@ -381,7 +378,7 @@ func EvaluateAssociation(ctx context.Context, api RoleAPI, cluster ClusterInfo, 
 	s := &VerifyRole{api: api, opts: VerifyRoleOptions{
 		Role:    RoleRef{Name: roleNameOf(a.RoleArn), Arn: a.RoleArn, Source: RoleFromAssociation},
 		Cluster: cluster, Namespace: a.Namespace, ServiceAccount: a.ServiceAccount,
-		TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags, ExternalID: a.ExternalID,
+		TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags,
 	}}
 	ev, err := s.evaluate(ctx)
 	return ev.verdict, err

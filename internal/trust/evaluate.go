@@ -33,8 +33,9 @@ type Request struct {
 	// session of this role (the association's role) calls sts:AssumeRole on
 	// the target role. Empty: the first hop, pods.eks.amazonaws.com calls.
 	CallerRoleArn string
-	// ExternalID is the sts:ExternalId of the second hop (EKS sets it when
-	// session tags are disabled); empty = none sent.
+	// ExternalID is the sts:ExternalId of the second hop; empty = none
+	// sent. EvaluatePodIdentityRequest sets it (EKS sets it when session
+	// tags are disabled).
 	ExternalID string
 }
 

@@ -108,8 +108,7 @@ func (v Verdict) Link(l Link) (LinkVerdict, bool) {
 
 // EvaluatePodIdentityRequest judges the request EKS Auth makes for the
 // association described by req (cluster, namespace, service account,
-// account, cluster ARN, NoSessionTags; ExternalID: the association's
-// externalId when it reports one, sent as sts:ExternalId to the target) with role as the association's role and target as its target
+// account, cluster ARN, NoSessionTags) with role as the association's role and target as its target
 // role (nil when none). It is pure: the caller reads the roles from IAM.
 func EvaluatePodIdentityRequest(req Request, role Role, target *Role) Verdict {
 	req.CallerRoleArn = ""
@@ -134,17 +133,15 @@ func EvaluatePodIdentityRequest(req Request, role Role, target *Role) Verdict {
 		v.TargetRole = target.Arn
 		hop := req
 		hop.CallerRoleArn = role.Arn
-		switch {
-		case req.ExternalID != "":
-			// The association's externalId: the EKS API reference says to
-			// put it in the target's trust as sts:ExternalId.
-		case req.NoSessionTags:
-			// Not known (the association is about to be created): the user
-			// guide's value for associations without session tags.
+		// EKS-AUTH.md §2.6: without session tags EKS sets sts:ExternalId
+		// to region/account/cluster/namespace/service-account. UNVERIFIED:
+		// whether one is sent with session tags (podid: none, the stricter
+		// view), and whether it equals the association's externalId (the
+		// EKS API reference asks to put that value in the target's trust);
+		// podid follows EKS-AUTH.md and ignores the association's value.
+		hop.ExternalID = ""
+		if req.NoSessionTags {
 			hop.ExternalID = externalID(req)
-		default:
-			// UNVERIFIED whether EKS sends one with tags and no externalId
-			// reported: the stricter view, none.
 		}
 		v.ExternalID = hop.ExternalID
 		v.Links = append(v.Links, chainPermission(hop, role, *target), targetTrust(hop, role, *target))

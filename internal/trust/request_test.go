@@ -392,25 +392,6 @@ func TestRequestTargetRole(t *testing.T) {
 	}
 }
 
-// The association's externalId, when EKS reports one, is the second hop's
-// sts:ExternalId, with or without session tags.
-func TestRequestAssociationExternalID(t *testing.T) {
-	t.Parallel()
-	first := Role{Arn: firstArn, Trust: mustParse(t, stmt(allowBoth)),
-		Policies: []Policy{{Name: "chain", Doc: mustParse(t, stmt(`{"Effect":"Allow","Action":["sts:AssumeRole","sts:TagSession"],"Resource":"`+targetArn+`"}`))}}}
-	target := Role{Arn: targetArn, Trust: mustParse(t, stmt(`{"Effect":"Allow","Principal":{"AWS":"`+firstArn+`"},"Action":["sts:AssumeRole","sts:TagSession"],"Condition":{"StringEquals":{"sts:ExternalId":"2f6c1b7e-assoc"}}}`))}
-	for _, off := range []bool{false, true} {
-		req := tagsReq(off)
-		if v := EvaluatePodIdentityRequest(req, first, &target); v.OK() {
-			t.Errorf("tags off %v: without the association's externalId the condition cannot hold, yet OK", off)
-		}
-		req.ExternalID = "2f6c1b7e-assoc"
-		if v := EvaluatePodIdentityRequest(req, first, &target); !v.OK() || v.ExternalID != "2f6c1b7e-assoc" {
-			t.Errorf("tags off %v: with the association's externalId: %s (%s)", off, v.Decision, v.Message)
-		}
-	}
-}
-
 // The first hop failing is named before the second.
 func TestRequestFailingOrder(t *testing.T) {
 	t.Parallel()
