@@ -59,7 +59,7 @@ const (
 	// ExplicitDeny: a Deny statement matches.
 	ExplicitDeny Decision = "ExplicitDeny"
 	// Conditional: the outcome depends on a condition podid cannot evaluate
-	// at check time (e.g. aws:PrincipalOrgID, the pod name).
+	// at check time (e.g. aws:SourceOrgId, the pod name).
 	Conditional Decision = "Conditional"
 	// NotRequested: the request does not include the action (sts:TagSession
 	// when the association disables session tags), so it does not matter.
