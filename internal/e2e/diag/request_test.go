@@ -15,12 +15,13 @@ import (
 )
 
 // The static check judges the request EKS really makes for the
-// association (issue 11, "One model of the request"): verify-role, status
-// and verify fail with exit 3, naming the failing link and the fix.
+// association (issue 11, "One model of the request"): verify-role and
+// status fail with exit 3, naming the failing link and the fix, and
+// associate refuses to set up such an association.
 
-// expectCaught runs verify-role, status and verify for the world's service
-// account and wants each to fail with exit 3 and to name the failing link
-// (every want) and a fix (every hint, in verify-role's hint line).
+// expectCaught runs verify-role and status for the world's service account
+// and wants each to fail with exit 3 and to name the failing link (every
+// want) and a fix (every hint, in verify-role's hint line and status's fix).
 func expectCaught(t *testing.T, w *world, wants, hints []string) {
 	t.Helper()
 	r := w.Podid(t, append([]string{"verify-role"}, w.Target()...)...)
@@ -38,12 +39,8 @@ func expectCaught(t *testing.T, w *world, wants, hints []string) {
 	everyProblemHasFix(t, rep)
 	f := mustFind(t, rep, diagnose.AreaRole, diagnose.Error, wants...)
 	mustContainAll(t, "status fix", f.Fix, hints...)
-
-	r = w.Podid(t, append([]string{"verify"}, w.Target()...)...)
-	if r.Code != 3 {
-		t.Fatalf("verify: exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
-	}
-	mustContainAll(t, "verify output", r.Stdout+r.Stderr, wants...)
+	// `podid verify` checks the pods' injection only; it proves the
+	// credentials with the live exchange (internal/credcheck), not here.
 }
 
 func expectPasses(t *testing.T, w *world, args ...string) {
