@@ -118,7 +118,7 @@ func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity
 			if pi.Inline {
 				kind = "inline"
 			}
-			parts = append(parts, fmt.Sprintf("%s (%s, %d statements)", pi.Name, kind, len(pi.Statements)))
+			parts = append(parts, fmt.Sprintf("%s (%s, %s)", pi.Name, kind, count(len(pi.Statements), "statement", "statements")))
 		}
 		r.add(AreaRole, OK, "", "role %s permissions: %s", name, strings.Join(parts, ", "))
 	}

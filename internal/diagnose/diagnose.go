@@ -127,8 +127,7 @@ func Status(ctx context.Context, d Deps, o Options) (Report, error) {
 	if err := checkAddon(ctx, &r, d, o); err != nil {
 		return r, err
 	}
-	agent, err := checkAgent(ctx, &r, d, o)
-	if err != nil {
+	if _, err := checkAgent(ctx, &r, d, o); err != nil {
 		return r, err
 	}
 	if err := checkNodeRoles(ctx, &r, d, o); err != nil {
@@ -147,8 +146,16 @@ func Status(ctx context.Context, d Deps, o Options) (Report, error) {
 	if err := checkServiceAccount(ctx, &r, d, o); err != nil {
 		return r, err
 	}
-	if err := checkWorkloads(ctx, &r, d, o, assoc, agent); err != nil {
+	if err := checkWorkloads(ctx, &r, d, o, assoc); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// count is "1 statement", "2 statements".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -919,3 +919,25 @@ func TestEKSAuthAdminRoutes(t *testing.T) {
 		t.Errorf("exchanges: %d %s", code, b)
 	}
 }
+
+// EKS Auth sees roles through IAM propagation: a trust changed through
+// the IAM API a moment ago is still the old one.
+func TestEKSAuthIAMPropagation(t *testing.T) {
+	t.Parallel()
+	l := startAuth(t, Options{})
+	ctx := context.Background()
+	l.associate(t, &eks.CreatePodIdentityAssociationInput{Namespace: aws.String("carts"), ServiceAccount: aws.String("carts"), RoleArn: aws.String(roleArn("carts-dynamo"))})
+	tok := l.iss.sign(t, tokenSpec{ns: "carts", sa: "carts"})
+	l.srv.SetFaults(Faults{IAMPropagationDelay: 400 * time.Millisecond})
+	if _, err := l.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("carts-dynamo"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	changed := time.Now()
+	if _, err := l.assume(tok); err != nil && time.Since(changed) < 400*time.Millisecond {
+		t.Errorf("right after the trust change (old trust still in effect): %v", err)
+	}
+	time.Sleep(time.Until(changed.Add(450 * time.Millisecond)))
+	_, err := l.assume(tok)
+	wantAPIError[*eatypes.AccessDeniedException](t, "after propagation of a trust without TagSession", err, 400, "sts:TagSession")
+}

@@ -121,8 +121,23 @@ func (s *AgentAddon) Check(ctx context.Context) (step.Plan, error) {
 	case ekstypes.AddonStatusCreateFailed, ekstypes.AddonStatusDegraded, ekstypes.AddonStatusUpdateFailed:
 		return step.Plan{}, s.failedError(a)
 	case ekstypes.AddonStatusDeleting:
-		return step.Plan{}, fail.Errorf(fmt.Sprintf("wait for the deletion (aws eks wait addon-deleted --cluster-name %s --addon-name %s), then run podid again", s.cluster.Name, AgentAddonName),
-			"add-on %s on cluster %s is being deleted", AgentAddonName, s.cluster.Name)
+		// On its way out: wait for the delete, then create it again.
+		version, why, err := s.chooseVersion(ctx)
+		if err != nil {
+			return step.Plan{}, err
+		}
+		details.Action = ActionCreate
+		details.AddonVersion = version
+		return step.Plan{
+			Summary: fmt.Sprintf("add-on %s on cluster %s is being deleted (DELETING)", AgentAddonName, s.cluster.Name),
+			Changes: []string{
+				fmt.Sprintf("wait until the delete of add-on %s is done", AgentAddonName),
+				fmt.Sprintf("create add-on %s %s (%s)", AgentAddonName, version, why),
+				"wait until the add-on is ACTIVE and its DaemonSet is ready on every node",
+			},
+			Warnings: warnings,
+			Details:  details,
+		}, nil
 	default:
 		return step.Plan{}, fail.Errorf(s.describeHint(), "add-on %s on cluster %s is %s", AgentAddonName, s.cluster.Name, status)
 	}
@@ -221,20 +236,16 @@ func (s *AgentAddon) Apply(ctx context.Context, p step.Plan, progress step.Progr
 		// issue, and failedError's hint tells the user how to take over
 		// deliberately. The client request token is left to the SDK (an
 		// idempotency token per call, reused across its retries).
-		_, err := s.api.CreateAddon(ctx, &eks.CreateAddonInput{
+		in := &eks.CreateAddonInput{
 			ClusterName:      aws.String(s.cluster.Name),
 			AddonName:        aws.String(AgentAddonName),
 			AddonVersion:     aws.String(version),
 			ResolveConflicts: ekstypes.ResolveConflictsNone,
-		})
-		var inUse *ekstypes.ResourceInUseException
-		switch {
-		case errors.As(err, &inUse):
-			res.Warnings = append(res.Warnings, fmt.Sprintf("add-on %s was created concurrently by someone else; waiting for it", AgentAddonName))
-		case err != nil:
-			return res, awsapi.Explain(err, "create add-on", fmt.Sprintf("%s on cluster %s", AgentAddonName, s.cluster.Name))
-		default:
-			res.Changes = append(res.Changes, fmt.Sprintf("created add-on %s %s", AgentAddonName, version))
+		}
+		// A 409 is either another run creating it (fine) or an add-on
+		// being deleted (wait, then create): createAddon tells them apart.
+		if err := s.createAddon(ctx, in, progress, &res); err != nil {
+			return res, err
 		}
 	}
 	a, err := s.waitActive(ctx, progress)

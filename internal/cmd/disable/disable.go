@@ -61,7 +61,7 @@ func Steps(fl *flow.Flow) []step.Step {
 	return []step.Step{
 		podidentity.NewDisassociation(sess.AWS.EKS(), sess.Cluster.Name, o.Namespace, o.ServiceAccount),
 		&workload.Depropagation{Client: sess.Kube.Client, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount},
-		&workload.Reroll{
+		&workload.Restart{
 			Client: sess.Kube.Client, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
 			Problems: func(p *corev1.Pod) []string {
 				_, parts := workload.InjectedAny(p)

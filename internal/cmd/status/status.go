@@ -98,7 +98,7 @@ func run(ctx context.Context, opts *Options) error {
 		sr.Message = summary(rep, o)
 		if errs := rep.Errors(); len(errs) > 0 {
 			err = fail.Verifyf("fix each ✗ finding as its fix: line says, then run podid status again",
-				"%d problem(s) for %s: %s", len(errs), subject(o), errs[0].Message)
+				"%s for %s: %s", count(len(errs), "problem", "problems"), subject(o), errs[0].Message)
 		}
 	}
 	line.Done(sr)
@@ -124,11 +124,11 @@ func summary(rep diagnose.Report, o diagnose.Options) string {
 			s = fmt.Sprintf("Pod Identity is ready on %s", subject(o))
 		}
 		if warns > 0 {
-			s += fmt.Sprintf(" (%d warning(s))", warns)
+			s += " (" + count(warns, "warning", "warnings") + ")"
 		}
 		return s
 	}
-	return fmt.Sprintf("%d problem(s), %d warning(s) for %s", errs, warns, subject(o))
+	return fmt.Sprintf("%s, %s for %s", count(errs, "problem", "problems"), count(warns, "warning", "warnings"), subject(o))
 }
 
 // Render prints the findings as a checklist: ✓ ok, ! warn, ✗ error, each
@@ -148,4 +148,12 @@ func Render(w io.Writer, rep diagnose.Report, o diagnose.Options) {
 		}
 	}
 	fmt.Fprintln(w, summary(rep, o))
+}
+
+// count is "1 problem", "2 problems".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -100,17 +100,19 @@ func run(ctx context.Context, opts *Options) error {
 	return f.Finish(out)
 }
 
-// Render prints one line per pod and the summary.
+// Render prints one line per pod (✓ or ✗, its owner and node) and the
+// summary, which gives each problem once, grouped by cause with its fix.
 func Render(w io.Writer, v diagnose.Verdict) {
 	for _, p := range v.Pods {
-		if p.OK {
-			fmt.Fprintf(w, "✓ %s (node %s)\n", p.Name, p.Node)
-			continue
+		mark := "✓"
+		if !p.OK {
+			mark = "✗"
 		}
-		fmt.Fprintf(w, "✗ %s (node %s)\n", p.Name, p.Node)
-		for _, pr := range p.Problems {
-			fmt.Fprintf(w, "    - %s\n", pr)
+		owner := p.Owner
+		if owner == "" {
+			owner = "no controller"
 		}
+		fmt.Fprintf(w, "%s %s (%s, node %s)\n", mark, p.Name, owner, p.Node)
 	}
 	fmt.Fprintln(w, v.Summary())
 }
