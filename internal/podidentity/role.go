@@ -384,6 +384,28 @@ func EvaluateAssociation(ctx context.Context, api RoleAPI, cluster ClusterInfo, 
 	return ev.verdict, err
 }
 
+// ExplainAssociation returns a function of the shape of credcheck's
+// Explainer: when EKS Auth denies the exchange for association a, it names
+// the failing link and its fix from the static verdict. ok is false when
+// the static model finds no failing link (or cannot read the roles): the
+// caller then keeps EKS Auth's own message.
+func ExplainAssociation(api RoleAPI, cluster ClusterInfo, a AssociationInfo) func(ctx context.Context) (problem, fix string, ok bool) {
+	return func(ctx context.Context) (string, string, bool) {
+		v, err := EvaluateAssociation(ctx, api, cluster, a)
+		if err != nil {
+			return "", "", false
+		}
+		if v.OK() {
+			return "", "", false
+		}
+		problem := v.Message
+		if l, found := v.Link(v.Failing); found && l.Why != "" {
+			problem += " (" + l.Why + ")"
+		}
+		return problem, v.Fix, true
+	}
+}
+
 // checkAccount refuses a role outside the cluster's account: EKS passes the
 // association role with iam:PassRole, which works only within the
 // cluster's account; other accounts are reached through a target role.

@@ -421,7 +421,14 @@ func TestEvaluateAssociation(t *testing.T) {
 	if v.Failing != trust.LinkTargetTrust || !strings.Contains(v.Message, "does not allow `sts:TagSession` for the session of `first`") || v.ExternalID != "" {
 		t.Errorf("verdict failing %q: %s (externalId %q, association's %q)", v.Failing, v.Message, v.ExternalID, a.ExternalID)
 	}
+	problem, fix, ok := ExplainAssociation(e.clients.IAM(), e.cluster, *a)(ctx)
+	if !ok || !strings.Contains(problem, "the trust of the target role `target`") || !strings.Contains(fix, "add this statement to the trust of target") {
+		t.Errorf("explainer: %q, %q, %v", problem, fix, ok)
+	}
 	a.DisableSessionTags = true
+	if _, _, ok := ExplainAssociation(e.clients.IAM(), e.cluster, *a)(ctx); ok {
+		t.Errorf("explainer explains a request the static model allows")
+	}
 	if v, err = EvaluateAssociation(ctx, e.clients.IAM(), e.cluster, *a); err != nil || !v.OK() || v.ExternalID != "us-west-2/"+testAccount+"/eks-workshop/carts/carts" {
 		t.Errorf("without session tags: %+v, %v", v, err)
 	}
