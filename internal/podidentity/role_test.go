@@ -437,3 +437,23 @@ func TestEvaluateAssociation(t *testing.T) {
 		t.Errorf("missing target role: %v", err)
 	}
 }
+
+// A target role podid may not read is a warning, not a failure.
+func TestVerifyRoleTargetUnreadable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakeaws.Options{})
+	e.fake.PutRole(fakeaws.Role{Name: "first", TrustPolicy: podsTrust})
+	e.fake.PutRole(fakeaws.Role{Name: "target", TrustPolicy: podsTrust})
+	if err := e.fake.PutRolePolicy("first", "chain", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","sts:TagSession"],"Resource":"`+roleArn("target")+`"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.SetCallerPolicy(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"},
+		{"Effect":"Deny","Action":"iam:GetRole","Resource":"` + roleArn("target") + `"}]}`)
+	p, err := verifyStep(t, e, "first", func(o *VerifyRoleOptions) { o.TargetRoleArn = roleArn("target") }).Check(context.Background())
+	if err != nil || !p.Satisfied {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+	if w := strings.Join(p.Warnings, "\n"); !strings.Contains(w, "the trust of target role target could not be read (iam:GetRole is denied)") {
+		t.Errorf("warnings %q", w)
+	}
+}
