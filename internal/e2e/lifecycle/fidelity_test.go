@@ -19,7 +19,9 @@ import (
 func TestDisableThenEnableAgainAtOnce(t *testing.T) {
 	t.Parallel()
 	opts := fastOpts()
-	opts.AssociationDeleteLag = 2 * time.Second
+	// Longer than disable's own propagation and restart waits take on a
+	// busy machine, so that enable still meets the lag.
+	opts.AssociationDeleteLag = 8 * time.Second
 	w := e2etest.New(t, opts, "life", labtest.ServiceAccount("carts"), labtest.Replicas(1))
 	enable := append([]string{"enable"}, w.Target()...)
 	if r := w.Podid(t, enable...); r.Code != 0 {
