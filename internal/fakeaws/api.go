@@ -255,4 +255,6 @@ type AuditEntry struct {
 //
 // Added beyond the fixed list: Options.Logger, HealthIssue, AgentAddonName,
 // (s *Server) Identities(cluster) (identities in effect after propagation),
-// (s *Server) Faults(), (s *Server) State() StateSnapshot.
+// (s *Server) Faults(), (s *Server) State() StateSnapshot,
+// (s *Server) SetAddonConflicts / AddonConflicts (fields a self-managed
+// install owns, resolved by resolveConflicts).
