@@ -7,7 +7,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
+	"github.com/aws/aws-sdk-go-v2/service/eksauth"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/podid/podid/internal/credcheck"
 	"github.com/podid/podid/internal/diagnose"
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/lab"
@@ -21,7 +24,8 @@ import (
 
 // expectCaught runs verify-role and status for the world's service account
 // and wants each to fail with exit 3 and to name the failing link (every
-// want) and a fix (every hint, in verify-role's hint line and status's fix).
+// want) and a fix (every hint, in verify-role's hint line and status's
+// fix), and the fake's EKS Auth to deny the exchange.
 func expectCaught(t *testing.T, w *world, wants, hints []string) {
 	t.Helper()
 	r := w.Podid(t, append([]string{"verify-role"}, w.Target()...)...)
@@ -41,13 +45,54 @@ func expectCaught(t *testing.T, w *world, wants, hints []string) {
 	mustContainAll(t, "status fix", f.Fix, hints...)
 	// `podid verify` checks the pods' injection only; it proves the
 	// credentials with the live exchange (internal/credcheck), not here.
+
+	// The fake's EKS Auth, an independent implementation, denies it too.
+	if p := exchange(t, w); p.Outcome != credcheck.Denied {
+		t.Errorf("the fake's EKS Auth: %s (%s), want denied like the static check", p.Outcome, p.Problem)
+	}
 }
 
+// exchange makes the agent's exchange with the fake's EKS Auth for one pod
+// of the world's Deployment, with the association as it is now.
+func exchange(t *testing.T, w *world) credcheck.Proof {
+	t.Helper()
+	ctx := context.Background()
+	as := w.Associations(w.App.Namespace)
+	if len(as) != 1 {
+		t.Fatalf("associations: %+v", as)
+	}
+	a := as[0]
+	pods, err := w.Env.Client.CoreV1().Pods(w.App.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("pods of %s: %v (%d)", w.App.Namespace, err, len(pods.Items))
+	}
+	pod := pods.Items[0]
+	cfg := labtest.AWSConfig(w.Fake.URL())
+	c := &credcheck.Checker{
+		Kube:    w.Env.Client,
+		EKSAuth: eksauth.NewFromConfig(cfg, func(o *eksauth.Options) { o.RetryMaxAttempts = 1 }),
+		NewSTS:  credcheck.NewSTSFromConfig(cfg),
+	}
+	proofs, err := c.Prove(ctx, credcheck.Expected{
+		Cluster: lab.WorkshopCluster, Namespace: w.App.Namespace, ServiceAccount: w.App.ServiceAccount,
+		AssociationID: a.ID, RoleArn: a.RoleArn, TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags,
+	}, []credcheck.Subject{{Workload: "deployment/" + w.App.Deployment, Pod: pod.Name, UID: pod.UID}})
+	if err != nil || len(proofs) != 1 {
+		t.Fatalf("prove: %v (%d proofs)", err, len(proofs))
+	}
+	return proofs[0]
+}
+
+// expectPasses runs verify-role and wants it to pass, and the fake's EKS
+// Auth to issue credentials.
 func expectPasses(t *testing.T, w *world, args ...string) {
 	t.Helper()
 	r := w.Podid(t, append(append([]string{"verify-role"}, args...), w.Target()...)...)
 	if r.Code != 0 {
 		t.Fatalf("verify-role %s: exit %d, want 0\n%s\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+	}
+	if p := exchange(t, w); p.Outcome != credcheck.Proven {
+		t.Errorf("the fake's EKS Auth: %s (%s), want proven like the static check", p.Outcome, p.Problem)
 	}
 }
 
