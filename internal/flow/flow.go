@@ -9,6 +9,8 @@ import (
 	"context"
 	"fmt"
 
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/kube"
@@ -23,7 +25,8 @@ type Options struct {
 	cmdutil.Target
 
 	// install-agent
-	AddonVersion string
+	AddonVersion     string
+	ResolveConflicts string // --resolve-conflicts: overwrite, preserve, none or ""
 
 	// verify-role
 	Role   string // name or ARN; "" = discover
@@ -61,6 +64,8 @@ type Flow struct {
 	// verifying: this run has the verify-role step, which judges the
 	// request before associate changes anything.
 	verifying bool
+
+	resolveConflicts ekstypes.ResolveConflicts // parsed --resolve-conflicts
 }
 
 // New validates the options that need no API call and returns a Flow; Bind
@@ -72,6 +77,11 @@ func New(opts Options, needTarget bool) (*Flow, error) {
 		}
 	}
 	f := &Flow{opts: opts}
+	rc, err := podidentity.ParseResolveConflicts(opts.ResolveConflicts)
+	if err != nil {
+		return nil, err
+	}
+	f.resolveConflicts = rc
 	if opts.TargetRoleArn != "" {
 		if _, err := validate.RoleArn(opts.TargetRoleArn); err != nil {
 			return nil, fail.Usagef("pass the ARN of the role to chain to, e.g. --target-role-arn arn:aws:iam::111122223333:role/carts-dynamo", "invalid --target-role-arn: %v", err)
@@ -103,7 +113,7 @@ func (f *Flow) Bind(sess *cmdutil.Session) {
 // Agent is the install-agent step.
 func (f *Flow) Agent() step.Step {
 	f.agent = &workload.Agent{Client: f.sess.Kube.Client}
-	return podidentity.NewAgentAddon(f.sess.AWS.EKS(), f.agent, f.sess.Cluster, podidentity.AgentAddonOptions{Version: f.opts.AddonVersion})
+	return podidentity.NewAgentAddon(f.sess.AWS.EKS(), f.agent, f.sess.Cluster, podidentity.AgentAddonOptions{Version: f.opts.AddonVersion, ResolveConflicts: f.resolveConflicts})
 }
 
 // Role is the verify-role step; it resolves the role in its Check.

@@ -165,6 +165,23 @@ func TestAgentServesPodCredentialsWithCacheAndRefresh(t *testing.T) {
 		t.Errorf("near expiry: %d exchanges, key %s (before %s); want 3 and new credentials", n, c.AccessKeyID, b.AccessKeyID)
 	}
 
+	// EKS Auth down: a renewal keeps the cached credentials (recoverable
+	// error, retried in 1–2 min); a token not in the cache gets EKS Auth's
+	// 503 passed through.
+	fake.SetFaults(fakeaws.Faults{Down: []string{"eks-auth"}})
+	clk.Advance(3*time.Hour + time.Second)
+	evictions := ag.Stats().Evictions
+	ag.Refresh(ctx)
+	if got, err := retrieve(t, ag.URL(), token); err != nil || got.AccessKeyID != c.AccessKeyID || ag.Stats().Evictions != evictions {
+		t.Errorf("after a failed renewal: key %s err %v, evictions %d -> %d; want the cached %s kept", got.AccessKeyID, err, evictions, ag.Stats().Evictions, c.AccessKeyID)
+	}
+	_, err = retrieve(t, ag.URL(), podToken(t, w, pod.Name))
+	var re interface{ HTTPStatusCode() int }
+	if err == nil || !strings.Contains(err.Error(), "(ServiceUnavailableException): fakeaws: service eks-auth is down, fault: server") || !errors.As(err, &re) || re.HTTPStatusCode() != 503 {
+		t.Errorf("new token while EKS Auth is down: %v, want the agent's 503 with (ServiceUnavailableException)", err)
+	}
+	fake.SetFaults(fakeaws.Faults{})
+
 	// The association goes away: the cached credentials stay until the next
 	// renewal, which gets ResourceNotFound and evicts them; then the pod gets 404.
 	if _, err := ekc.DeletePodIdentityAssociation(ctx, &eks.DeletePodIdentityAssociationInput{
@@ -183,14 +200,13 @@ func TestAgentServesPodCredentialsWithCacheAndRefresh(t *testing.T) {
 	if _, err := retrieve(t, ag.URL(), token); err != nil {
 		t.Errorf("cached credentials right after the delete: %v, want them served until renewal", err)
 	}
-	clk.Advance(3*time.Hour + time.Second)
+	clk.Advance(2*time.Minute + time.Second) // the retry after the failed renewal
 	before := ag.Stats().Evictions
 	ag.Refresh(ctx)
 	if ag.Stats().Evictions != before+1 {
 		t.Errorf("evictions %d -> %d after a renewal refused with ResourceNotFound, want +1", before, ag.Stats().Evictions)
 	}
 	_, err = retrieve(t, ag.URL(), token)
-	var re interface{ HTTPStatusCode() int }
 	if err == nil || !strings.Contains(err.Error(), "(ResourceNotFoundException)") || !errors.As(err, &re) || re.HTTPStatusCode() != 404 {
 		t.Errorf("after the association is gone: %v, want the agent's 404 with (ResourceNotFoundException)", err)
 	}

@@ -20,9 +20,15 @@ type AddonDetails struct {
 	Cluster      string `json:"cluster"`
 	Addon        string `json:"addon"`
 	AutoMode     bool   `json:"autoMode,omitempty"`
-	Action       string `json:"action,omitempty"` // create, wait; empty when ACTIVE
+	Action       string `json:"action,omitempty"` // create, update, wait; empty when ACTIVE
 	AddonVersion string `json:"addonVersion,omitempty"`
 	Status       string `json:"status,omitempty"`
+	// ResolveConflicts is what a create or update sends: NONE, OVERWRITE
+	// or PRESERVE (--resolve-conflicts).
+	ResolveConflicts string `json:"resolveConflicts,omitempty"`
+	// NodesNeedingAgent are, on an Auto Mode cluster, the nodes that are not
+	// Auto Mode nodes: they need the add-on's DaemonSet.
+	NodesNeedingAgent []string `json:"nodesNeedingAgent,omitempty"`
 }
 
 // RoleDetails are the verify-role step's facts.
