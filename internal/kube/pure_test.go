@@ -424,6 +424,20 @@ func TestComputeAgentStatus(t *testing.T) {
 		{"tolerate everything", daemon(1, 1, 1, corev1.Toleration{Operator: corev1.TolerationOpExists}),
 			[]corev1.Node{node("n1", linux, taint)}, []corev1.Pod{pod("a", "n1", true, uid)}, true, nil, "agent ready on 1 of 1 eligible nodes"},
 	}
+	t.Run("Auto Mode nodes have the agent built in", func(t *testing.T) {
+		auto := map[string]string{labelOS: "linux", labelArch: "amd64", labelComputeType: "auto"}
+		mixed := []corev1.Node{node("a2", auto), node("n1", linux), node("a1", auto), node("f1", fargate)}
+		st := ComputeAgentStatus(daemon(1, 1, 1), mixed, []corev1.Pod{pod("x", "n1", true, uid)})
+		if !st.OK() || !slices.Equal(st.Eligible, []string{"n1"}) || !slices.Equal(st.BuiltIn, []string{"a1", "a2"}) ||
+			len(st.Ineligible) != 1 || st.Ineligible[0].Node != "f1" {
+			t.Errorf("status %+v: want n1 served by the DaemonSet, a1 and a2 built in, only f1 not served", st)
+		}
+		// Without the DaemonSet, only the managed node lacks an agent.
+		st = ComputeAgentStatus(nil, mixed, nil)
+		if len(st.Missing) != 1 || st.Missing[0].Node != "n1" {
+			t.Errorf("missing %+v, want only n1", st.Missing)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -210,6 +210,8 @@ func Steps(sess *cmdutil.Session, c irsa.Candidate, opts *Options) ([]step.Step,
 	}
 	assoc, err := podidentity.NewAssociation(eksc, podidentity.AssociationOptions{
 		Cluster: sess.Cluster.Name, Namespace: c.Namespace, ServiceAccount: c.ServiceAccount, RoleArn: c.RoleArn,
+		// The trust was just fixed: EKS may read the old one for a while.
+		IAMCheck: podidentity.IAMRoleCheck(iamc, c.RoleArn, sess.Cluster, c.Namespace, c.ServiceAccount),
 	})
 	if err != nil {
 		return nil, err
