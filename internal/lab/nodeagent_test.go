@@ -239,37 +239,21 @@ func TestAgentServesPodCredentialsWithCacheAndRefresh(t *testing.T) {
 	}
 }
 
-var (
-	whoamiOnce sync.Once
-	whoamiBin  string
-	whoamiErr  error
-)
-
-// buildWhoami builds internal/lab/whoami once per test binary.
+// buildWhoami builds internal/lab/whoami into the test's temp folder (a
+// link from the Go build cache after the first time).
 func buildWhoami(t *testing.T) string {
 	t.Helper()
-	whoamiOnce.Do(func() {
-		root, err := lab.RepoRoot()
-		if err != nil {
-			whoamiErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "podid-lab-whoami-")
-		if err != nil {
-			whoamiErr = err
-			return
-		}
-		whoamiBin = filepath.Join(dir, "podid-lab-whoami")
-		cmd := exec.Command("go", "build", "-o", whoamiBin, "./internal/lab/whoami")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			whoamiErr = errors.New("go build ./internal/lab/whoami: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if whoamiErr != nil {
-		t.Fatal(whoamiErr)
+	root, err := lab.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return whoamiBin
+	bin := filepath.Join(t.TempDir(), "podid-lab-whoami")
+	cmd := exec.Command("go", "build", "-o", bin, "./internal/lab/whoami")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./internal/lab/whoami: %v\n%s", err, out)
+	}
+	return bin
 }
 
 type callerID struct{ UserId, Account, Arn string }
