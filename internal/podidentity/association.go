@@ -387,7 +387,7 @@ func (s *Association) explainWrite(err error, op string) error {
 		msg := aws.ToString(ip.Message)
 		switch {
 		case strings.Contains(msg, "Role provided in the request does not exist"):
-			return fail.Errorf(fmt.Sprintf("create the role (podid role create …) or pass an existing one with --role; aws iam get-role --role-name %s", roleNameOf(s.opts.RoleArn)),
+			return fail.Errorf(fmt.Sprintf("create the role (podid role create …) or pass an existing one with --role; aws iam get-role --role-name %s", RoleNameOf(s.opts.RoleArn)),
 				"%s for %s: role %s does not exist (still not visible after retries)", op, s.subject(), s.opts.RoleArn)
 		case strings.Contains(msg, "Trust policy"):
 			return fail.Errorf(fmt.Sprintf("run podid verify-role --role %s --fix", s.opts.RoleArn),
@@ -398,7 +398,8 @@ func (s *Association) explainWrite(err error, op string) error {
 	return awsapi.Explain(err, op, "for "+s.subject())
 }
 
-func roleNameOf(arn string) string {
+// RoleNameOf is the role name in a role ARN (the part after the last '/').
+func RoleNameOf(arn string) string {
 	if i := strings.LastIndexByte(arn, '/'); i >= 0 {
 		return arn[i+1:]
 	}

@@ -86,7 +86,7 @@ func ResolveRole(ctx context.Context, iamAPI RoleLookupAPI, eksAPI AssociationRe
 			return RoleRef{}, err
 		}
 		if cur != nil {
-			return RoleRef{Name: roleNameOf(cur.RoleArn), Arn: cur.RoleArn, Source: RoleFromAssociation}, nil
+			return RoleRef{Name: RoleNameOf(cur.RoleArn), Arn: cur.RoleArn, Source: RoleFromAssociation}, nil
 		}
 	}
 	prefix := cluster.Name + "-" + sa

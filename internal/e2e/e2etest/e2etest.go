@@ -19,6 +19,7 @@ import (
 	"github.com/podid/podid/internal/app"
 	"github.com/podid/podid/internal/awsapi"
 	"github.com/podid/podid/internal/cmdutil"
+	"github.com/podid/podid/internal/ui"
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/iostreams"
 	"github.com/podid/podid/internal/kube"
@@ -35,9 +36,9 @@ type Result struct {
 }
 
 // Doc parses stdout as exactly one -o json document.
-func (r Result) Doc(t testing.TB) cmdutil.Document {
+func (r Result) Doc(t testing.TB) ui.Document {
 	t.Helper()
-	var d cmdutil.Document
+	var d ui.Document
 	r.Decode(t, &d)
 	return d
 }
