@@ -19,11 +19,11 @@ import (
 	"github.com/podid/podid/internal/app"
 	"github.com/podid/podid/internal/awsapi"
 	"github.com/podid/podid/internal/cmdutil"
-	"github.com/podid/podid/internal/ui"
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/iostreams"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/lab/labtest"
+	"github.com/podid/podid/internal/ui"
 )
 
 // Result is one podid run.
