@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/lab"
+	"github.com/podid/podid/internal/lab/agent"
 )
 
 func main() {
@@ -33,6 +35,10 @@ func main() {
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
 	if err != nil {
+		var ec exitCode
+		if errors.As(err, &ec) {
+			os.Exit(int(ec))
+		}
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		if errors.Is(err, context.Canceled) {
 			os.Exit(130)
@@ -56,7 +62,7 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVar(&opts.dir, "dir", "", "lab folder (default: .lab in the podid checkout, else in the working directory)")
-	root.AddCommand(newUp(opts), newDown(opts), newEnv(opts), newStatus(opts), newServe(opts), newBuild(), newAWS(opts))
+	root.AddCommand(newUp(opts), newDown(opts), newEnv(opts), newStatus(opts), newServe(opts), newBuild(), newAWS(opts), newExec(opts))
 	return root
 }
 
@@ -79,7 +85,13 @@ type fakeConfig struct {
 	AddonDelay        duration `json:"addonDelay"`
 	AddonReadyTimeout duration `json:"addonReadyTimeout"`
 	PropagationDelay  duration `json:"propagationDelay"`
-	Faults            faults   `json:"faults"`
+	// AssociationDeleteLag: a deleted association's key stays taken (409
+	// on create) this long.
+	AssociationDeleteLag duration `json:"associationDeleteLag"`
+	Faults               faults   `json:"faults"`
+	// EKSAuth tunes the fake's EKS Auth, e.g. {"requireLivePod":true}
+	// (durations in nanoseconds).
+	EKSAuth fakeaws.EKSAuthOptions `json:"eksAuth"`
 }
 
 // faults is fakeaws.Faults with a readable latency ("250ms").
@@ -90,12 +102,15 @@ type faults struct {
 	EKSRateLimit    float64  `json:"eksRateLimit"`
 	Down            []string `json:"down"`
 	Seed            int64    `json:"seed"`
+	// IAMPropagationDelay hides new roles and changed trust policies from
+	// EKS and EKS Auth for this long ("5s").
+	IAMPropagationDelay duration `json:"iamPropagationDelay"`
 }
 
 func (f faults) toFake() fakeaws.Faults {
 	return fakeaws.Faults{
 		ThrottleRate: f.ThrottleRate, ServerErrorRate: f.ServerErrorRate, Latency: time.Duration(f.Latency),
-		EKSRateLimit: f.EKSRateLimit, Down: f.Down, Seed: f.Seed,
+		EKSRateLimit: f.EKSRateLimit, Down: f.Down, Seed: f.Seed, IAMPropagationDelay: time.Duration(f.IAMPropagationDelay),
 	}
 }
 
@@ -128,6 +143,7 @@ func newUp(root *rootOptions) *cobra.Command {
 	var (
 		configFile                  string
 		addonDelay, propagation     time.Duration
+		deleteLag, iamDelay         time.Duration
 		throttle, serverErr, eksRPS float64
 		latency                     time.Duration
 	)
@@ -136,7 +152,7 @@ func newUp(root *rootOptions) *cobra.Command {
 		Short: "Build what is missing, start the lab and the fake AWS, seed the workshop",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := fakeConfig{AddonDelay: duration(addonDelay), PropagationDelay: duration(propagation)}
+			cfg := fakeConfig{AddonDelay: duration(addonDelay), PropagationDelay: duration(propagation), AssociationDeleteLag: duration(deleteLag)}
 			if configFile != "" {
 				b, err := os.ReadFile(configFile)
 				if err != nil {
@@ -152,6 +168,12 @@ func newUp(root *rootOptions) *cobra.Command {
 			}
 			if f.Changed("propagation-delay") || configFile == "" {
 				cfg.PropagationDelay = duration(propagation)
+			}
+			if f.Changed("association-delete-lag") || configFile == "" {
+				cfg.AssociationDeleteLag = duration(deleteLag)
+			}
+			if f.Changed("iam-propagation-delay") {
+				cfg.Faults.IAMPropagationDelay = duration(iamDelay)
 			}
 			if f.Changed("throttle-rate") {
 				cfg.Faults.ThrottleRate = throttle
@@ -173,9 +195,11 @@ func newUp(root *rootOptions) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed}")
+	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, associationDeleteLag, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed, iamPropagationDelay}, eksAuth{requireLivePod, sourceArn, sourceOrgId}")
 	f.DurationVar(&addonDelay, "addon-delay", 5*time.Second, "how long a new add-on stays CREATING before the agent DaemonSet is applied")
 	f.DurationVar(&propagation, "propagation-delay", 5*time.Second, "how long a pod identity association change takes to reach the webhook")
+	f.DurationVar(&deleteLag, "association-delete-lag", 3*time.Second, "how long a deleted pod identity association keeps its service account (EKS answers 409 to a create until then)")
+	f.DurationVar(&iamDelay, "iam-propagation-delay", 0, "how long a new role or a changed trust policy stays invisible to EKS")
 	f.Float64Var(&throttle, "throttle-rate", 0, "fraction of AWS calls answered with a throttling error")
 	f.Float64Var(&serverErr, "server-error-rate", 0, "fraction of AWS calls answered with a 5xx")
 	f.DurationVar(&latency, "latency", 0, "latency added to every AWS answer")
@@ -190,6 +214,9 @@ func runUp(ctx context.Context, out, errOut io.Writer, dir string, cfg fakeConfi
 		dead := s.Dead()
 		if ferr != nil || !fake.Alive() {
 			dead = append(dead, lab.Process{Name: "fakeaws"})
+		}
+		if ag, aerr := lab.LoadAgent(dir); aerr != nil || !ag.Alive() {
+			dead = append(dead, lab.Process{Name: lab.AgentProcessName})
 		}
 		if len(dead) == 0 {
 			fmt.Fprintf(out, "The lab in %s is already up (apiserver %s, fake AWS %s).\n", dir, s.Server, fake.URL)
@@ -240,11 +267,16 @@ func runUp(ctx context.Context, out, errOut io.Writer, dir string, cfg fakeConfi
 	if err != nil {
 		return fail(err)
 	}
-	var fake *lab.FakeState
+	var (
+		fake *lab.FakeState
+		ag   *lab.AgentState
+	)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if f, err := lab.LoadFake(dir); err == nil && f.PID == p.PID {
-			fake = f
+		f, ferr := lab.LoadFake(dir)
+		a, aerr := lab.LoadAgent(dir)
+		if ferr == nil && f.PID == p.PID && aerr == nil && a.PID == p.PID {
+			fake, ag = f, a
 			break
 		}
 		if !p.Alive() || time.Now().After(deadline) {
@@ -258,6 +290,7 @@ func runUp(ctx context.Context, out, errOut io.Writer, dir string, cfg fakeConfi
 	}
 	fmt.Fprintf(errOut, "[%5.1fs] fake AWS serving at %s (add-on delay %s, propagation delay %s)\n",
 		time.Since(t0).Seconds(), fake.URL, time.Duration(cfg.AddonDelay), time.Duration(cfg.PropagationDelay))
+	fmt.Fprintf(errOut, "[%5.1fs] pod identity agent serving at %s (node role %s)\n", time.Since(t0).Seconds(), ag.URL, lab.WorkshopNodeRole)
 	dirFlag := ""
 	if repo, err := lab.RepoRoot(); err != nil || filepath.Join(repo, ".lab") != dir {
 		dirFlag = " --dir " + dir
@@ -268,6 +301,9 @@ Use it from this shell (KUBECONFIG, AWS_ENDPOINT_URL, dummy credentials, region)
   eval "$(podid-lab env%[3]s)"
   kubectl get nodes
   podid enable --cluster eks-workshop --ns carts --sa carts
+
+Run a command as a pod would, with the pod's AWS identity (through the lab's agent):
+  podid-lab exec%[3]s --ns carts POD -- aws sts get-caller-identity
 
 Inspect and stop:
   podid-lab status%[3]s
@@ -344,9 +380,10 @@ func envVars(kubeconfig, url string) []string {
 		"AWS_ENDPOINT_URL_EKS=" + url,
 		"AWS_ENDPOINT_URL_IAM=" + url,
 		"AWS_ENDPOINT_URL_STS=" + url,
+		"AWS_ENDPOINT_URL_EKS_AUTH=" + url,
 		"AWS_REGION=" + lab.WorkshopRegion,
 		"AWS_DEFAULT_REGION=" + lab.WorkshopRegion,
-		"AWS_ACCESS_KEY_ID=AKIDPODIDLAB",
+		"AWS_ACCESS_KEY_ID=" + labAccessKey,
 		"AWS_SECRET_ACCESS_KEY=podid-lab-secret",
 		"AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
@@ -355,6 +392,9 @@ func envVars(kubeconfig, url string) []string {
 		"AWS_ACCOUNT_ID=" + lab.WorkshopAccount,
 	}
 }
+
+// labAccessKey is the lab admin's access key (any secret is accepted).
+const labAccessKey = "AKIDPODIDLAB"
 
 func shellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
@@ -383,15 +423,25 @@ func newStatus(root *rootOptions) *cobra.Command {
 			if fake, err := lab.LoadFake(dir); err == nil {
 				procs = append(procs, fake.Process)
 			}
+			ag, agErr := lab.LoadAgent(dir)
+			if agErr == nil {
+				procs = append(procs, ag.Process)
+			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "PROCESS\tPID\tALIVE\tURL\tRSS")
 			var total int64
+			counted := map[int]bool{}
 			for _, p := range procs {
 				alive, rss := "no", "-"
 				if p.Alive() {
 					alive = "yes"
-					total += p.RSS()
 					rss = fmt.Sprintf("%d MiB", p.RSS()>>20)
+					if counted[p.PID] {
+						rss = "(in fakeaws)" // the agent runs inside the fake's process
+					} else {
+						total += p.RSS()
+					}
+					counted[p.PID] = true
 				}
 				url := p.URL
 				if url == "" {
@@ -406,6 +456,10 @@ func newStatus(root *rootOptions) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "\nkubeconfig: %s\nlogs:       %s\n", s.Kubeconfig, filepath.Join(s.Dir, "logs"))
 			if fake, err := lab.LoadFake(dir); err == nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "fake AWS:   %s\n", fake.URL)
+			}
+			if agErr == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "agent:      %s (Host check admits %s, %s, %s; node role %s)\n",
+					ag.URL, agent.HostIPv4, agent.HostIPv6, lab.AgentHost, lab.WorkshopNodeRole)
 			}
 			return nil
 		},
@@ -452,19 +506,33 @@ func runServe(ctx context.Context, dir string) error {
 	hub := lab.NewBackend(client, s.IdentitiesFile)
 	handle := hub.Handle()
 	defer handle.Close()
-	fake := fakeaws.New(fakeaws.Options{
-		Backend:           handle,
-		AddonDelay:        time.Duration(cfg.AddonDelay),
-		AddonReadyTimeout: time.Duration(cfg.AddonReadyTimeout),
-		PropagationDelay:  time.Duration(cfg.PropagationDelay),
-		Faults:            cfg.Faults.toFake(),
-	})
+	opts := fakeaws.Options{
+		Backend:              handle,
+		AddonDelay:           time.Duration(cfg.AddonDelay),
+		AddonReadyTimeout:    time.Duration(cfg.AddonReadyTimeout),
+		PropagationDelay:     time.Duration(cfg.PropagationDelay),
+		AssociationDeleteLag: time.Duration(cfg.AssociationDeleteLag),
+		Faults:               cfg.Faults.toFake(),
+		EKSAuth:              cfg.EKSAuth,
+		// Only the key `podid-lab env` exports is the admin; unknown
+		// long-term keys are refused as AWS would.
+		AdminAccessKeys: []string{labAccessKey},
+	}
+	lab.WireEKSAuth(&opts, client)
+	fake := fakeaws.New(opts)
 	url, err := fake.Start("127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("start fake AWS: %w", err)
 	}
 	defer fake.Close()
 	if err := lab.SeedWorkshopAWS(fake, lab.Kube{Client: client, Server: s.Server, CAData: ca}); err != nil {
+		return err
+	}
+	node, err := lab.NodeRoleCredentials(fake)
+	if err != nil {
+		return err
+	}
+	if err := lab.SaveNodeCredentials(dir, lab.NodeCredentials{Credentials: node, Endpoint: url, Region: lab.WorkshopRegion, Cluster: lab.WorkshopCluster}); err != nil {
 		return err
 	}
 	self, err := os.Executable()
@@ -478,7 +546,19 @@ func runServe(ctx context.Context, dir string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "fake AWS serving at %s for lab %s\n", url, dir)
+	ag, err := lab.StartAgent(fake, agent.Options{}, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		return fmt.Errorf("start the pod identity agent: %w", err)
+	}
+	defer ag.Close()
+	if err := lab.SaveAgent(dir, lab.AgentState{Process: lab.Process{
+		Name: lab.AgentProcessName, PID: os.Getpid(), Exe: self, URL: ag.URL(),
+		Log: filepath.Join(lab.RunDir(dir), "logs", "fakeaws.log"),
+	}}); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "pod identity agent serving at %s for cluster %s\n", ag.URL(), lab.WorkshopCluster)
 	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "fake AWS stopping")
+	fmt.Fprintln(os.Stderr, "fake AWS and agent stopping")
 	return nil
 }

@@ -22,6 +22,9 @@ import (
 // Version is set at build time with -ldflags "-X github.com/podid/podid/internal/app.Version=…".
 var Version = "dev"
 
+// Commit is the source commit, set at build time with -ldflags "-X github.com/podid/podid/internal/app.Commit=…".
+var Commit = ""
+
 // Main runs podid and returns the process exit code.
 func Main() int {
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -48,7 +51,9 @@ var errInterrupted = errors.New("interrupted")
 // Run runs podid with args and returns the exit code. It is Main without the
 // process: tests call it directly.
 func Run(ctx context.Context, ios *iostreams.IOStreams, args []string) int {
-	return RunWith(ctx, cmdutil.NewFactory(ios, Version), args)
+	f := cmdutil.NewFactory(ios, Version)
+	f.Commit = Commit
+	return RunWith(ctx, f, args)
 }
 
 // RunWith runs podid with a prepared factory (tests inject AWS clients that

@@ -49,33 +49,54 @@ type Options struct {
 	Profile string // overrides AWS_PROFILE
 	// Verbose receives one debug line per API attempt (nil = silent).
 	Verbose *slog.Logger
-	// MaxAttempts per API call (0 = DefaultMaxAttempts).
+	// MaxAttempts per API call. 0 = the standard settings (AWS_MAX_ATTEMPTS,
+	// the profile's max_attempts), else DefaultMaxAttempts.
 	MaxAttempts int
+	// MaxBackoff caps the delay between attempts (0 = DefaultMaxBackoff).
+	MaxBackoff time.Duration
 }
 
-// Retryer returns podid's retryer: the SDK's standard retryer with more
-// attempts, a lower backoff cap and a large retry token bucket.
+// Retryer returns podid's retryer in standard mode: the SDK's standard
+// retryer with more attempts, a lower backoff cap and a large retry token
+// bucket.
 func Retryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
+	return NewRetryer(aws.RetryModeStandard, maxAttempts, maxBackoff)
+}
+
+// NewRetryer returns the SDK's retryer for mode (standard, or adaptive,
+// which adds client-side rate limiting on throttles) with podid's additions:
+// maxAttempts (0 = DefaultMaxAttempts), a backoff cap (0 =
+// DefaultMaxBackoff) and a large retry token bucket.
+func NewRetryer(mode aws.RetryMode, maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 	if maxAttempts <= 0 {
 		maxAttempts = DefaultMaxAttempts
 	}
 	if maxBackoff <= 0 {
 		maxBackoff = DefaultMaxBackoff
 	}
-	return retry.NewStandard(func(o *retry.StandardOptions) {
+	standard := func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxAttempts
 		o.MaxBackoff = maxBackoff
 		o.RateLimiter = ratelimit.NewTokenRateLimit(retryTokens)
-	})
+	}
+	if mode == aws.RetryModeAdaptive {
+		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+			o.StandardOptions = append(o.StandardOptions, standard)
+		})
+	}
+	return retry.NewStandard(standard)
 }
 
 // Load reads the default AWS configuration (environment, shared config and
 // credentials files, profiles, SSO, AWS_ENDPOINT_URL*) and returns lazily
 // built clients. It fails when no region is configured anywhere.
+//
+// Retries follow the standard settings: AWS_MAX_ATTEMPTS and AWS_RETRY_MODE,
+// or max_attempts and retry_mode in the profile; without them podid allows
+// DefaultMaxAttempts attempts in standard mode. Either way the retryer keeps
+// podid's backoff cap and retry token bucket (see NewRetryer).
 func Load(ctx context.Context, o Options) (*Clients, error) {
-	opts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer { return Retryer(o.MaxAttempts, 0) }),
-	}
+	var opts []func(*config.LoadOptions) error
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
 	}
@@ -94,7 +115,30 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 		return nil, fail.Usagef("pass --region or set AWS_REGION (or a region in your AWS profile)",
 			"no AWS region configured")
 	}
+	useRetrySettings(&cfg, o)
 	return New(cfg, o.Verbose), nil
+}
+
+// useRetrySettings installs podid's retryer, built from the retry mode and
+// attempts the configuration resolved (environment or profile; without
+// a custom retryer, LoadDefaultConfig leaves them in cfg.RetryMode and
+// cfg.RetryMaxAttempts) unless o overrides the attempts.
+func useRetrySettings(cfg *aws.Config, o Options) {
+	attempts := o.MaxAttempts
+	if attempts <= 0 {
+		attempts = cfg.RetryMaxAttempts
+	}
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	mode := cfg.RetryMode
+	if mode == "" {
+		mode = aws.RetryModeStandard
+	}
+	// The service clients wrap cfg.Retryer with cfg.RetryMaxAttempts when it
+	// is set; keep the two in agreement.
+	cfg.RetryMaxAttempts, cfg.RetryMode = attempts, mode
+	cfg.Retryer = func() aws.Retryer { return NewRetryer(mode, attempts, o.MaxBackoff) }
 }
 
 // Clients hands out the EKS, IAM and STS clients, each built on first use,

@@ -189,3 +189,83 @@ func TestExplainCredentialCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestRetrySettings runs real SDK clients built by Load against a fake EKS
+// that is down (every attempt answers 503) and counts the attempts the
+// server saw: AWS_MAX_ATTEMPTS, AWS_RETRY_MODE and the profile's
+// max_attempts and retry_mode must take effect, with podid's default when
+// none is set.
+func TestRetrySettings(t *testing.T) {
+	f := fakeaws.New(fakeaws.Options{})
+	url, err := f.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	f.AddCluster(fakeaws.Cluster{Name: "eks-workshop", Version: "1.35", PlatformVersion: "eks.5"})
+	f.SetFaults(fakeaws.Faults{Down: []string{"eks"}})
+
+	dir := t.TempDir()
+	keys := "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+	profiles := "[profile few]\nmax_attempts = 4\n" + keys + "\n[profile adaptive]\nretry_mode = adaptive\nmax_attempts = 2\n" + keys
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(profiles), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{
+		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": url, "AWS_REGION": fakeaws.DefaultRegion,
+		"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+		"AWS_PROFILE": "", "AWS_MAX_ATTEMPTS": "", "AWS_RETRY_MODE": "",
+	}
+	tests := []struct {
+		name         string
+		env          map[string]string
+		opts         Options
+		wantAttempts int
+		wantAdaptive bool
+	}{
+		{name: "podid default", wantAttempts: DefaultMaxAttempts},
+		{name: "AWS_MAX_ATTEMPTS", env: map[string]string{"AWS_MAX_ATTEMPTS": "3"}, wantAttempts: 3},
+		{name: "profile max_attempts", env: map[string]string{"AWS_PROFILE": "few"}, wantAttempts: 4},
+		{name: "--profile max_attempts", opts: Options{Profile: "few"}, wantAttempts: 4},
+		{name: "environment beats profile", env: map[string]string{"AWS_PROFILE": "few", "AWS_MAX_ATTEMPTS": "2"}, wantAttempts: 2},
+		{name: "AWS_RETRY_MODE adaptive", env: map[string]string{"AWS_RETRY_MODE": "adaptive", "AWS_MAX_ATTEMPTS": "3"}, wantAttempts: 3, wantAdaptive: true},
+		{name: "profile retry_mode", env: map[string]string{"AWS_PROFILE": "adaptive"}, wantAttempts: 2, wantAdaptive: true},
+		{name: "explicit option wins", env: map[string]string{"AWS_MAX_ATTEMPTS": "3"}, opts: Options{MaxAttempts: 5}, wantAttempts: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range base {
+				t.Setenv(k, v)
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			if v, ok := tt.env["AWS_PROFILE"]; !ok || v == "" {
+				os.Unsetenv("AWS_PROFILE")
+			}
+			o := tt.opts
+			o.MaxBackoff = time.Millisecond
+			c, err := Load(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := f.CallCounts()["eks:DescribeCluster"]
+			_, err = c.EKS().DescribeCluster(context.Background(), &eks.DescribeClusterInput{Name: aws.String("eks-workshop")})
+			var maxErr *retry.MaxAttemptsError
+			if !errors.As(err, &maxErr) {
+				t.Fatalf("err = %v, want the retryer to give up", err)
+			}
+			if got := f.CallCounts()["eks:DescribeCluster"] - before; got != tt.wantAttempts {
+				t.Errorf("server saw %d attempts, want %d", got, tt.wantAttempts)
+			}
+			if got := c.Calls.Attempts()["eks:DescribeCluster"]; got != tt.wantAttempts {
+				t.Errorf("podid counted %d attempts, want %d", got, tt.wantAttempts)
+			}
+			_, adaptive := c.Config().Retryer().(*retry.AdaptiveMode)
+			if adaptive != tt.wantAdaptive {
+				t.Errorf("retryer %T, want adaptive=%v", c.Config().Retryer(), tt.wantAdaptive)
+			}
+		})
+	}
+}

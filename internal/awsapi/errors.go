@@ -84,7 +84,7 @@ func Explain(err error, op, object string) error {
 	case throttleCodes[code] || errors.As(err, &quota):
 		return &fail.Error{Kind: fail.KindError, Err: &explained{
 			msg: fmt.Sprintf("%s: AWS kept throttling %s after retries: %s", what, action, msg), cause: err},
-			Hint: "wait a minute and run again (podid is idempotent); raise AWS_MAX_ATTEMPTS if this persists"}
+			Hint: "wait a minute and run again (podid is idempotent); if this persists, allow more attempts: AWS_MAX_ATTEMPTS=20 (or max_attempts in your AWS profile), and AWS_RETRY_MODE=adaptive"}
 	case notFoundCodes[code]:
 		return &fail.Error{Kind: fail.KindError, Err: &explained{
 			msg: fmt.Sprintf("%s: not found: %s", what, msg), cause: err},

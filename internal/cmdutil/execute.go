@@ -20,7 +20,7 @@ func Execute(ctx context.Context, f *Factory, job flow.Job) error {
 	}
 	if err == nil {
 		f.Globals.Cluster = cluster
-		err = f.Globals.Validate(true)
+		err = f.Globals.Validate(!job.NoCluster)
 	}
 	if err != nil {
 		out = flow.Refused(job, f.Globals.Cluster, err)

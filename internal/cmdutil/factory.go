@@ -18,6 +18,7 @@ import (
 type Factory struct {
 	IO      *iostreams.IOStreams
 	Version string
+	Commit  string // the source commit, set at build time ("" = unknown)
 	Globals Globals
 
 	awsOnce sync.Once

@@ -104,6 +104,10 @@ func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity
 		r.add(AreaRole, OK, "", "role %s trusts %s for %s on cluster %s", name, trust.ServicePrincipal, o.subject(), o.Cluster.Name)
 	}
 	for _, w := range p.Warnings {
+		if noPolicies := podidentity.NoPermissionPolicies(name); strings.HasPrefix(w, noPolicies) {
+			r.add(AreaRole, Warn, podidentity.NoPermissionPoliciesFix(name), "%s", noPolicies)
+			continue
+		}
 		r.add(AreaRole, Warn, fmt.Sprintf("podid verify-role %s shows the trust policy and how to tighten it", o.flags()), "%s", w)
 	}
 	if len(info.Policies) > 0 {

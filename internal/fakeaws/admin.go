@@ -9,12 +9,18 @@ package fakeaws
 //	GET  /_fake/calls          {"eks:DescribeAddon": 3, …}, failed calls included
 //	POST /_fake/calls/reset    clears the call counts
 //	GET  /_fake/faults         the faults in effect
-//	POST /_fake/faults         replaces the faults; body is Faults, latency in
-//	                           nanoseconds or as a Go duration string ("250ms")
+//	POST /_fake/faults         replaces the faults; body is Faults, latency and
+//	                           iamPropagationDelay in nanoseconds or as a Go
+//	                           duration string ("250ms")
 //	POST /_fake/addon-status   {"cluster":"c","addon":"eks-pod-identity-agent",
 //	                           "status":"DEGRADED","issues":[{"code":…,"message":…}]}
 //	POST /_fake/caller-policy  body is the caller's identity policy ("" = allow all)
 //	GET  /_fake/state          clusters (with add-ons and associations) and roles
+//	GET  /_fake/eks-auth       the EKS Auth knobs (EKSAuthOptions; durations in ns)
+//	POST /_fake/eks-auth       replaces them, e.g. {"requireLivePod":true}
+//	GET  /_fake/eks-auth/exchanges  AssumeRoleForPodIdentity calls ([]Exchange)
+//	POST /_fake/role-session   {"role":"r","session":"s","ttl":"1h"} issues
+//	                           credentials of a role session (Credentials)
 //
 // Errors are {"error": "..."} with status 400 (bad request), 404 (unknown
 // path) or 405 (wrong method).
@@ -91,6 +97,53 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{})
 	case "GET /_fake/state":
 		writeJSON(w, http.StatusOK, s.State())
+	case "GET /_fake/eks-auth":
+		writeJSON(w, http.StatusOK, s.EKSAuthOptions())
+	case "POST /_fake/eks-auth":
+		var o EKSAuthOptions
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&o); err != nil {
+			adminError(w, http.StatusBadRequest, "eks-auth body: %v; send {\"requireLivePod\":true,\"sessionDuration\":21600000000000,\"sourceArn\":\"cluster\"}", err)
+			return
+		}
+		if o.SourceArn != "" && o.SourceArn != "cluster" && o.SourceArn != "association" {
+			adminError(w, http.StatusBadRequest, "eks-auth sourceArn %q: want \"cluster\" or \"association\"", o.SourceArn)
+			return
+		}
+		s.SetEKSAuthOptions(o)
+		writeJSON(w, http.StatusOK, s.EKSAuthOptions())
+	case "GET /_fake/eks-auth/exchanges":
+		x := s.Exchanges()
+		if x == nil {
+			x = []Exchange{}
+		}
+		writeJSON(w, http.StatusOK, x)
+	case "POST /_fake/role-session":
+		var in struct {
+			Role    string `json:"role"`
+			Session string `json:"session"`
+			TTL     string `json:"ttl"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Role == "" || in.Session == "" {
+			adminError(w, http.StatusBadRequest, "role-session body needs role and session (e.g. {\"role\":\"eks-workshop-node-role\",\"session\":\"i-1\",\"ttl\":\"1h\"}): %v", err)
+			return
+		}
+		var ttl time.Duration
+		if in.TTL != "" {
+			d, err := time.ParseDuration(in.TTL)
+			if err != nil || d <= 0 {
+				adminError(w, http.StatusBadRequest, "role-session ttl %q: want a positive Go duration like \"1h\"", in.TTL)
+				return
+			}
+			ttl = d
+		}
+		c, err := s.IssueRoleSession(in.Role, in.Session, ttl)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
 	default:
 		adminError(w, http.StatusNotFound, "no admin route %s; see the fakeaws package documentation", route)
 	}
@@ -99,34 +152,54 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 func decodeFaults(body io.Reader) (Faults, error) {
 	var raw struct {
 		Faults
-		Latency json.RawMessage `json:"latency"`
+		Latency             json.RawMessage `json:"latency"`
+		IAMPropagationDelay json.RawMessage `json:"iamPropagationDelay"`
 	}
 	if err := json.NewDecoder(body).Decode(&raw); err != nil {
 		return Faults{}, err
 	}
 	f := raw.Faults
-	if len(raw.Latency) > 0 && string(raw.Latency) != "null" {
-		var s string
-		if json.Unmarshal(raw.Latency, &s) == nil {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return Faults{}, fmt.Errorf("latency %q: %v", s, err)
-			}
-			f.Latency = d
-		} else {
-			var n int64
-			if err := json.Unmarshal(raw.Latency, &n); err != nil {
-				return Faults{}, fmt.Errorf("latency must be nanoseconds or a duration string: %v", err)
-			}
-			f.Latency = time.Duration(n)
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *time.Duration
+	}{{"latency", raw.Latency, &f.Latency}, {"iamPropagationDelay", raw.IAMPropagationDelay, &f.IAMPropagationDelay}} {
+		v, err := decodeDuration(d.raw)
+		if err != nil {
+			return Faults{}, fmt.Errorf("%s %v", d.name, err)
 		}
+		*d.dst = v
 	}
 	for _, r := range []float64{f.ThrottleRate, f.ServerErrorRate} {
 		if r < 0 || r > 1 {
 			return Faults{}, fmt.Errorf("rates must be in [0,1], got %v", r)
 		}
 	}
+	if f.IAMPropagationDelay < 0 {
+		return Faults{}, fmt.Errorf("iamPropagationDelay must not be negative, got %v", f.IAMPropagationDelay)
+	}
 	return f, nil
+}
+
+// decodeDuration reads a Go duration string ("250ms") or nanoseconds; an
+// absent or null value is 0.
+func decodeDuration(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q: %v", s, err)
+		}
+		return d, nil
+	}
+	var n int64
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, fmt.Errorf("must be nanoseconds or a duration string: %v", err)
+	}
+	return time.Duration(n), nil
 }
 
 // StateSnapshot is what GET /_fake/state returns.

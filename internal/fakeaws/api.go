@@ -3,10 +3,11 @@
 // an endpoint override. It is used by tests and by podid-lab; it must never be
 // imported by the podid binary.
 //
-// One HTTP server on 127.0.0.1 answers all three services. Requests are
+// One HTTP server on 127.0.0.1 answers all four services (EKS Auth too:
+// AssumeRoleForPodIdentity, eksauth.go). Requests are
 // routed by the service in the SigV4 credential scope of the Authorization
 // header (Credential=AKID/date/region/<service>/aws4_request); signatures
-// are not checked. EKS speaks restJson1 (server.go, eks.go), IAM and STS
+// are checked only for credentials the fake issued (identity.go). EKS speaks restJson1 (server.go, eks.go), IAM and STS
 // speak awsQuery (iam.go, sts.go). IAM policies, trust policies and the
 // optional caller policy (SetCallerPolicy) are evaluated by one evaluator
 // (policy.go): explicit Deny wins, then Allow, else implicit deny, with
@@ -19,7 +20,11 @@
 // admin.go for the list.
 //
 // Access keys starting with EXPIRED or INVALID are answered with the
-// services' expired-token and invalid-token errors.
+// services' expired-token and invalid-token errors. Each access key maps
+// to a principal (identity.go): the admin user, or a role session the fake
+// issued (IssueRoleSession, EKS Auth), whose session token and expiry are
+// checked and whose role policies, session tags and session policy decide
+// what it may do.
 //
 // This file fixes the package's public API (shared with internal/lab and the
 // tests). Implementations live in the other files of the package.
@@ -78,8 +83,12 @@ type Faults struct {
 	ServerErrorRate float64       `json:"serverErrorRate"` // answered with a 5xx
 	Latency         time.Duration `json:"latency"`         // added to every answer
 	EKSRateLimit    float64       `json:"eksRateLimit"`    // EKS requests per second (token bucket, burst = limit); 0 = unlimited
-	Down            []string      `json:"down"`            // services ("eks", "iam", "sts") that answer every call with 503
+	Down            []string      `json:"down"`            // services ("eks", "eks-auth", "iam", "sts") that answer every call with 503
 	Seed            int64         `json:"seed"`            // random seed; 0 = time based
+	// IAMPropagationDelay is how long a role created, or a trust policy
+	// changed, through the IAM API stays invisible to EKS and EKS Auth
+	// (IAM's eventual consistency; see iamprop.go). 0 = at once.
+	IAMPropagationDelay time.Duration `json:"iamPropagationDelay"`
 }
 
 // Options configure a Server.
@@ -98,12 +107,75 @@ type Options struct {
 	// PropagationDelay is how long after Create/Update/DeletePodIdentityAssociation
 	// the change reaches the backend (the webhook).
 	PropagationDelay time.Duration
+	// AssociationDeleteLag is how long a deleted pod identity association
+	// keeps its (namespace, service account): a create for it is answered
+	// 409 "Association already exists: <deleted id>" until then, as EKS
+	// does after a delete (eventual consistency). 0 = none; podid-lab uses
+	// a few seconds. SetAssociationDeleteLag changes it.
+	AssociationDeleteLag time.Duration
 
 	Faults Faults
+
+	// IssuerKeys returns a cluster's service account issuer and its keys
+	// (the apiserver's OIDC discovery); EKS Auth verifies tokens with them.
+	// Nil: every token is refused with InvalidTokenException.
+	IssuerKeys func(ctx context.Context, cluster string) (IssuerKeys, error)
+	// PodLookup returns the UID of a pod (found=false when it does not
+	// exist); EKS Auth uses it when EKSAuth.RequireLivePod is on.
+	PodLookup func(ctx context.Context, cluster, namespace, name string) (uid string, found bool, err error)
+	// EKSAuth tunes AssumeRoleForPodIdentity (see EKSAuthOptions).
+	EKSAuth EKSAuthOptions
+	// AdminAccessKeys, when set, are the only long-term access keys that
+	// act as the lab's admin; other keys are refused (InvalidClientTokenId).
+	// Empty: every key the fake did not issue is the admin.
+	AdminAccessKeys []string
+	// Now is the fake's clock for token and credential expiry (nil = time.Now).
+	Now func() time.Time
 
 	// Logger receives debug logs of every call (nil = discard). The fake
 	// never writes to stdout.
 	Logger *slog.Logger
+}
+
+// EKSAuthOptions tune the fake's EKS Auth (AssumeRoleForPodIdentity).
+type EKSAuthOptions struct {
+	// RequireLivePod refuses tokens whose pod no longer exists (or has
+	// another UID) with InvalidTokenException; it needs Options.PodLookup.
+	// Default off, as EKS-AUTH.md §2.2 recommends: field reports show EKS
+	// Auth renewing credentials for deleted pods until the token expires.
+	RequireLivePod bool `json:"requireLivePod"`
+	// SessionDuration is the lifetime of credentials without a target
+	// role (default 6h); ChainedSessionDuration with one (default and at
+	// most 1h, the role chaining limit).
+	SessionDuration        time.Duration `json:"sessionDuration"`
+	ChainedSessionDuration time.Duration `json:"chainedSessionDuration"`
+	// SourceArn is the aws:SourceArn sent to the role's trust policy:
+	// "cluster" (default, the cluster ARN) or "association" (its ARN).
+	SourceArn string `json:"sourceArn"`
+	// SourceOrgID is sent as aws:SourceOrgId when set; unset, the key is
+	// absent (the lab's account is in no organization).
+	SourceOrgID string `json:"sourceOrgId"`
+}
+
+// Exchange records one AssumeRoleForPodIdentity call that reached the
+// service (after faults and credential checks).
+type Exchange struct {
+	Time           time.Time         `json:"time"`
+	Caller         string            `json:"caller"` // ARN of the signer
+	Cluster        string            `json:"cluster"`
+	Namespace      string            `json:"namespace,omitempty"` // from the token
+	ServiceAccount string            `json:"serviceAccount,omitempty"`
+	Pod            string            `json:"pod,omitempty"`
+	PodUID         string            `json:"podUID,omitempty"`
+	AssociationID  string            `json:"associationId,omitempty"`
+	RoleArn        string            `json:"roleArn,omitempty"`
+	TargetRoleArn  string            `json:"targetRoleArn,omitempty"`
+	SessionTags    map[string]string `json:"sessionTags,omitempty"` // as sent to STS; nil when disabled
+	SessionPolicy  bool              `json:"sessionPolicy,omitempty"`
+	AssumedRoleArn string            `json:"assumedRoleArn,omitempty"`
+	Expiration     time.Time         `json:"expiration,omitzero"`
+	Outcome        string            `json:"outcome"` // "Success" or the error code
+	Message        string            `json:"message,omitempty"`
 }
 
 // Cluster seeds an EKS cluster.
@@ -170,6 +242,13 @@ type AuditEntry struct {
 //	func (s *Server) Audit() []AuditEntry                 // mutating calls, in order
 //	func (s *Server) CallCounts() map[string]int          // "eks:DescribeAddon" -> n, every call incl. failed ones
 //	func (s *Server) ResetCounts()
+//
+// EKS Auth and identities (eksauth.go, identity.go, token.go):
+//
+//	func (s *Server) IssueRoleSession(role, session string, ttl time.Duration) (Credentials, error)
+//	func (s *Server) SetEKSAuthOptions(o EKSAuthOptions)
+//	func (s *Server) EKSAuthOptions() EKSAuthOptions
+//	func (s *Server) Exchanges() []Exchange            // AssumeRoleForPodIdentity calls, oldest first
 //
 // Added beyond the fixed list: Options.Logger, HealthIssue, AgentAddonName,
 // (s *Server) Identities(cluster) (identities in effect after propagation),

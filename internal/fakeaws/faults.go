@@ -101,7 +101,7 @@ func (s *Server) injectFault(service string) *apiError {
 }
 
 func throttled(service string) *apiError {
-	if service == "eks" {
+	if service == "eks" || service == "eks-auth" {
 		return &apiError{status: http.StatusTooManyRequests, code: "ThrottlingException", message: "Rate exceeded"}
 	}
 	return &apiError{status: http.StatusBadRequest, code: "Throttling", message: "Rate exceeded"}
@@ -111,6 +111,8 @@ func serverError(service string) *apiError {
 	switch service {
 	case "eks":
 		return &apiError{status: http.StatusInternalServerError, code: "ServerException", message: "fakeaws: injected server error"}
+	case "eks-auth":
+		return &apiError{status: http.StatusInternalServerError, code: "InternalServerException", message: "fakeaws: injected server error"}
 	case "iam":
 		return &apiError{status: http.StatusInternalServerError, code: "ServiceFailure", message: "fakeaws: injected server error"}
 	}
@@ -118,8 +120,8 @@ func serverError(service string) *apiError {
 }
 
 func unavailable(service string) *apiError {
-	if service == "eks" {
-		return &apiError{status: http.StatusServiceUnavailable, code: "ServiceUnavailableException", message: "fakeaws: service eks is down"}
+	if service == "eks" || service == "eks-auth" {
+		return &apiError{status: http.StatusServiceUnavailable, code: "ServiceUnavailableException", message: "fakeaws: service " + service + " is down"}
 	}
 	return &apiError{status: http.StatusServiceUnavailable, code: "ServiceUnavailable", message: "fakeaws: service " + service + " is down"}
 }

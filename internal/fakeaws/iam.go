@@ -39,6 +39,7 @@ type roleState struct {
 	name, path, id, arn string
 	created             time.Time
 	trust               string
+	trustLog            []trustVersion // for IAM propagation (iamprop.go)
 	description         string
 	boundary            string
 	maxSession          int
@@ -57,6 +58,7 @@ type policyState struct {
 	name, path, id, arn string
 	created, updated    time.Time
 	versions            []policyVersion // last is the default
+	notAttachable       bool            // a service-linked role policy
 }
 
 func (p *policyState) defaultVersion() policyVersion { return p.versions[len(p.versions)-1] }
@@ -83,10 +85,6 @@ func normPath(p string) string {
 	return p
 }
 
-func (s *Server) seedManagedPolicies() {
-	s.PutPolicy(Policy{Name: "AmazonEKSWorkerNodePolicy", Arn: workerNodePolicyArn, Document: workerNodePolicyDoc})
-}
-
 // PutRole creates or replaces a role (keeping its attachments on replace)
 // and returns its ARN.
 func (s *Server) PutRole(r Role) string {
@@ -99,7 +97,7 @@ func (s *Server) PutRole(r Role) string {
 	}
 	role.path = normPath(r.Path)
 	role.arn = "arn:aws:iam::" + s.opts.Account + ":role" + role.path + r.Name
-	role.trust = r.TrustPolicy
+	role.recordTrustLocked(r.TrustPolicy, time.Time{})
 	role.description = r.Description
 	role.boundary = r.PermissionsBoundary
 	role.tags = map[string]string{}
@@ -149,8 +147,8 @@ func (s *Server) attachLocked(roleName, policyArn string) *apiError {
 	if role == nil {
 		return noSuchRole(roleName)
 	}
-	if s.policies[policyArn] == nil {
-		return &apiError{status: 404, code: "NoSuchEntity", message: fmt.Sprintf("Policy %s does not exist or is not attachable.", policyArn)}
+	if p := s.policies[policyArn]; p == nil || p.notAttachable {
+		return notAttachable(policyArn)
 	}
 	for _, a := range role.attached {
 		if a == policyArn {
@@ -211,6 +209,8 @@ func parseRoleArn(arn string) (account, name string, ok bool) {
 
 func (s *Server) iamHandler(op string) handlerFunc {
 	switch op {
+	case "DeleteRole":
+		return s.iamDeleteRole
 	case "GetRole":
 		return s.iamGetRole
 	case "CreateRole":
@@ -260,7 +260,7 @@ func (s *Server) roleFor(r *request, action string) (*roleState, *apiError) {
 	if role != nil {
 		arn = role.arn
 	}
-	if e := s.authorize("iam", action, arn, nil); e != nil {
+	if e := s.authorize(r, action, arn, nil); e != nil {
 		return nil, e
 	}
 	if role == nil {
@@ -348,7 +348,7 @@ func (s *Server) iamCreateRole(_ context.Context, r *request) (any, string, *api
 	}
 	path := normPath(r.f("Path"))
 	arn := "arn:aws:iam::" + s.opts.Account + ":role" + path + name
-	if e := s.authorize("iam", "iam:CreateRole", arn, nil); e != nil {
+	if e := s.authorize(r, "iam:CreateRole", arn, nil); e != nil {
 		return nil, "", e
 	}
 	if s.roles[strings.ToLower(name)] != nil {
@@ -361,8 +361,10 @@ func (s *Server) iamCreateRole(_ context.Context, r *request) (any, string, *api
 	if boundary != "" && s.policies[boundary] == nil {
 		return nil, "", &apiError{status: 404, code: "NoSuchEntity", message: fmt.Sprintf("Scope ARN: %s does not exist or is not attachable.", boundary)}
 	}
-	role := &roleState{name: name, path: path, id: randID("AROA", 17), arn: arn, created: time.Now().UTC(), trust: doc,
+	now := time.Now().UTC()
+	role := &roleState{name: name, path: path, id: randID("AROA", 17), arn: arn, created: now,
 		description: r.f("Description"), boundary: boundary, maxSession: 3600, tags: formTags(r.form), inline: map[string]string{}}
+	role.recordTrustLocked(doc, now)
 	if v := r.f("MaxSessionDuration"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 3600 || n > 43200 {
@@ -374,6 +376,25 @@ func (s *Server) iamCreateRole(_ context.Context, r *request) (any, string, *api
 	var b xb
 	writeRole(&b, role)
 	return b.String(), "role/" + name, nil
+}
+
+// iamDeleteRole deletes a role that has no attached or inline policies
+// left, as IAM does (DeleteConflict otherwise).
+func (s *Server) iamDeleteRole(_ context.Context, r *request) (any, string, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	role, e := s.roleFor(r, "iam:DeleteRole")
+	if e != nil {
+		return nil, "", e
+	}
+	if len(role.attached) > 0 {
+		return nil, "", &apiError{status: 409, code: "DeleteConflict", message: "Cannot delete entity, must detach all policies first."}
+	}
+	if len(role.inline) > 0 {
+		return nil, "", &apiError{status: 409, code: "DeleteConflict", message: "Cannot delete entity, must delete policies first."}
+	}
+	delete(s.roles, strings.ToLower(role.name))
+	return nil, "role/" + role.name, nil
 }
 
 func (s *Server) iamUpdateAssumeRolePolicy(_ context.Context, r *request) (any, string, *apiError) {
@@ -390,7 +411,7 @@ func (s *Server) iamUpdateAssumeRolePolicy(_ context.Context, r *request) (any, 
 	if _, err := parsePolicy(doc); err != nil {
 		return nil, "", malformed(err)
 	}
-	role.trust = doc
+	role.recordTrustLocked(doc, time.Now().UTC())
 	return nil, "role/" + role.name, nil
 }
 
@@ -429,7 +450,7 @@ func writePageEnd(b *xb, next string) {
 func (s *Server) iamListRoles(_ context.Context, r *request) (any, string, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.authorize("iam", "iam:ListRoles", "arn:aws:iam::"+s.opts.Account+":role/", nil); e != nil {
+	if e := s.authorize(r, "iam:ListRoles", "arn:aws:iam::"+s.opts.Account+":role/", nil); e != nil {
 		return nil, "", e
 	}
 	prefix := r.f("PathPrefix")
@@ -524,7 +545,7 @@ func (s *Server) policyFor(r *request, action string) (*policyState, *apiError) 
 	if arn == "" {
 		return nil, validationError("policyArn")
 	}
-	if e := s.authorize("iam", action, arn, nil); e != nil {
+	if e := s.authorize(r, action, arn, nil); e != nil {
 		return nil, e
 	}
 	p := s.policies[arn]
@@ -562,7 +583,7 @@ func (s *Server) iamGetPolicy(_ context.Context, r *request) (any, string, *apiE
 	b.el("DefaultVersionId", p.defaultVersion().id)
 	b.el("AttachmentCount", strconv.Itoa(s.attachmentCount(p.arn)))
 	b.el("PermissionsBoundaryUsageCount", "0")
-	b.bool("IsAttachable", true)
+	b.bool("IsAttachable", !p.notAttachable)
 	b.el("CreateDate", isoTime(p.created))
 	b.el("UpdateDate", isoTime(p.updated))
 	b.close("Policy")
@@ -786,7 +807,7 @@ func (s *Server) iamSimulatePrincipalPolicy(_ context.Context, r *request) (any,
 	if len(actions) == 0 {
 		return nil, "", validationError("actionNames")
 	}
-	if e := s.authorize("iam", "iam:SimulatePrincipalPolicy", src, nil); e != nil {
+	if e := s.authorize(r, "iam:SimulatePrincipalPolicy", src, nil); e != nil {
 		return nil, "", e
 	}
 	role := s.roleByArn(src)

@@ -34,6 +34,9 @@ type statement struct {
 	NotResource  []string
 	HasResource  bool // Resource or NotResource given (identity policies)
 	Condition    []condition
+	// variables is set for Version 2012-10-17 documents, where ${key}
+	// policy variables in Resource and condition values are replaced.
+	variables bool
 }
 
 type condition struct {
@@ -77,6 +80,7 @@ func parsePolicy(doc string) (*policyDoc, error) {
 		if err != nil {
 			return nil, fmt.Errorf("Syntax errors in policy: statement %d: %v", i+1, err)
 		}
+		st.variables = raw.Version == "2012-10-17"
 		p.Statements = append(p.Statements, st)
 	}
 	return p, nil
@@ -211,6 +215,11 @@ func parsePrincipal(raw json.RawMessage) (map[string][]string, bool, error) {
 type principalRef struct {
 	typ string
 	id  string
+	// also are other names a trust policy may use for the same caller: for
+	// a role session, the role's ARN, the account root ARN and the bare
+	// account ID (IAM matches a role principal for every session of the role,
+	// and the account principal for every principal of the account).
+	also []string
 }
 
 type evalRequest struct {
@@ -323,10 +332,10 @@ func statementApplies(st statement, req evalRequest, missing map[string]bool) bo
 		return false
 	}
 	if req.resource != "" && st.HasResource {
-		if st.Resource != nil && !anyMatch(st.Resource, req.resource, false) {
+		if st.Resource != nil && !anyMatch(expandAll(st.Resource, req.context, st.variables), req.resource, false) {
 			return false
 		}
-		if st.NotResource != nil && anyMatch(st.NotResource, req.resource, false) {
+		if st.NotResource != nil && anyMatch(expandAll(st.NotResource, req.context, st.variables), req.resource, false) {
 			return false
 		}
 	}
@@ -352,6 +361,9 @@ func statementApplies(st statement, req evalRequest, missing map[string]bool) bo
 			continue
 		}
 		// Evaluate every condition so that all missing keys get reported.
+		if st.variables {
+			c.Values = expandAll(c.Values, req.context, true)
+		}
 		if !conditionHolds(c, req.context, missing) {
 			holds = false
 		}
@@ -367,7 +379,19 @@ func principalMatches(p map[string][]string, who principalRef) bool {
 	if !ok {
 		return false
 	}
-	return anyMatch(vals, who.id, who.typ == "Service")
+	if anyMatch(vals, who.id, who.typ == "Service") {
+		return true
+	}
+	// Aliases match exactly: a wildcard in an AWS principal other than "*"
+	// is not allowed by IAM.
+	for _, a := range who.also {
+		for _, v := range vals {
+			if v == a {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func anyMatch(patterns []string, value string, foldCase bool) bool {
@@ -526,4 +550,69 @@ func trustAllowsPodIdentity(doc *policyDoc, ctx map[string][]string) bool {
 		}
 	}
 	return true
+}
+
+// expandAll replaces policy variables in each pattern (when on). A pattern
+// whose variable has no value and no default can match nothing: IAM treats
+// the element as not matching, so it is dropped.
+func expandAll(patterns []string, ctx map[string][]string, on bool) []string {
+	if !on {
+		return patterns
+	}
+	out := make([]string, 0, len(patterns))
+	for _, p := range patterns {
+		if v, ok := expandVariables(p, ctx); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// expandVariables replaces ${key} and ${key, 'default'} with the single
+// context value of key, and ${*}, ${?}, ${$} with the literal characters
+// (as IAM does). A multi-valued or missing key without a default fails.
+// The value is substituted as text, as IAM does.
+func expandVariables(pattern string, ctx map[string][]string) (string, bool) {
+	if !strings.Contains(pattern, "${") {
+		return pattern, true
+	}
+	var b strings.Builder
+	rest := pattern
+	for {
+		i := strings.Index(rest, "${")
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String(), true
+		}
+		j := strings.Index(rest[i:], "}")
+		if j < 0 {
+			b.WriteString(rest)
+			return b.String(), true
+		}
+		b.WriteString(rest[:i])
+		inner := strings.TrimSpace(rest[i+2 : i+j])
+		rest = rest[i+j+1:]
+		switch inner {
+		case "*", "?", "$":
+			b.WriteString(inner)
+			continue
+		}
+		key, def, hasDef := inner, "", false
+		if k, d, ok := strings.Cut(inner, ","); ok {
+			key = strings.TrimSpace(k)
+			d = strings.TrimSpace(d)
+			if len(d) >= 2 && d[0] == '\'' && d[len(d)-1] == '\'' {
+				def, hasDef = d[1:len(d)-1], true
+			}
+		}
+		vals := ctx[strings.ToLower(key)]
+		switch {
+		case len(vals) == 1:
+			b.WriteString(vals[0])
+		case hasDef:
+			b.WriteString(def)
+		default:
+			return "", false
+		}
+	}
 }

@@ -42,6 +42,10 @@ type Server struct {
 	faults       *faultState
 	audit        []AuditEntry
 	calls        map[string]int
+	keys         map[string]*credential // access keys the fake issued (identity.go)
+	eksAuth      EKSAuthOptions
+	exchanges    []Exchange
+	issuers      *issuerCache
 	closed       bool
 	// maxAssociations is the per-cluster quota (tests lower it).
 	maxAssociations int
@@ -86,6 +90,8 @@ func New(opts Options) *Server {
 		maxAssociations: maxAssociationsPerCluster,
 	}
 	s.faults = newFaultState(opts.Faults)
+	s.eksAuth = opts.EKSAuth.withDefaults()
+	s.issuers = &issuerCache{entries: map[string]*issuerEntry{}}
 	s.seedManagedPolicies()
 	return s
 }
@@ -223,35 +229,6 @@ func (s *Server) callerArn() string {
 	return "arn:aws:iam::" + s.opts.Account + ":user/" + callerUser
 }
 
-// authorize checks action on resource against the caller policy. It must be
-// called with s.mu held.
-func (s *Server) authorize(service, action, resource string, ctxKeys map[string][]string) *apiError {
-	if s.callerPolicy == nil {
-		return nil
-	}
-	keys := map[string][]string{
-		"aws:requestedregion":  {s.opts.Region},
-		"aws:principalarn":     {s.callerArn()},
-		"aws:principalaccount": {s.opts.Account},
-	}
-	for k, v := range ctxKeys {
-		keys[strings.ToLower(k)] = v
-	}
-	res := evaluate([]namedPolicy{{id: "caller", typ: "user", doc: s.callerPolicy}}, nil, evalRequest{
-		action:   action,
-		resource: resource,
-		context:  keys,
-	})
-	if res.decision == decisionAllowed {
-		return nil
-	}
-	msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s", s.callerArn(), action, resource)
-	if service == "eks" {
-		return &apiError{status: http.StatusForbidden, code: "AccessDeniedException", message: msg}
-	}
-	return &apiError{status: http.StatusForbidden, code: "AccessDenied", message: msg}
-}
-
 // apiError is an error answer in the service's own format.
 type apiError struct {
 	status  int
@@ -267,6 +244,7 @@ type request struct {
 	service   string
 	operation string
 	accessKey string
+	caller    *principal // who signed the request (nil = the admin)
 	method    string
 	path      []string // EKS: unescaped path segments
 	query     map[string][]string
@@ -346,6 +324,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	case "eks":
 		r.path = splitPath(hr.URL.EscapedPath())
 		r.operation, h = s.routeEKS(r)
+	case "eks-auth":
+		r.path = splitPath(hr.URL.EscapedPath())
+		r.operation, h = s.routeEKSAuth(r)
 	case "iam", "sts":
 		form, ferr := parseForm(hr, body)
 		if ferr != nil {
@@ -362,7 +343,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
-		fmt.Fprintf(w, `{"__type":"MissingAuthenticationTokenException","message":"fakeaws: no SigV4 Authorization header with a credential scope for eks, iam or sts (got service %q); sign the request with region and service"}`, service)
+		fmt.Fprintf(w, `{"__type":"MissingAuthenticationTokenException","message":"fakeaws: no SigV4 Authorization header with a credential scope for eks, eks-auth, iam or sts (got service %q); sign the request with region and service"}`, service)
 		return
 	}
 	op := r.operation
@@ -384,16 +365,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		s.writeError(w, r, reqID, ferr)
 		return
 	}
-	if aerr := credentialError(service, akid); aerr != nil {
+	caller, aerr := s.resolveCaller(service, akid, hr, body)
+	if aerr != nil {
 		s.writeError(w, r, reqID, aerr)
 		return
 	}
+	r.caller = caller
 	if h == nil {
 		s.writeError(w, r, reqID, unknownOperation(r))
 		return
 	}
 	// EKS is regional: the fake's clusters live in its one region only.
-	if service == "eks" && region != "" && region != s.opts.Region {
+	if (service == "eks" || service == "eks-auth") && region != "" && region != s.opts.Region {
 		if len(r.path) >= 2 && r.path[0] == "clusters" {
 			s.writeError(w, r, reqID, clusterNotFound(r.path[1]))
 			return
@@ -413,7 +396,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		s.audit = append(s.audit, AuditEntry{Time: time.Now().UTC(), Service: service, Operation: r.operation, Target: target})
 		s.mu.Unlock()
 	}
-	if service == "eks" {
+	if service == "eks" || service == "eks-auth" {
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
@@ -421,8 +404,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 }
 
 func unknownOperation(r *request) *apiError {
-	if r.service == "eks" {
-		return &apiError{status: 404, code: "UnknownOperationException", message: fmt.Sprintf("fakeaws: EKS has no operation for %s /%s", r.method, strings.Join(r.path, "/"))}
+	if r.service == "eks" || r.service == "eks-auth" {
+		return &apiError{status: 404, code: "UnknownOperationException", message: fmt.Sprintf("fakeaws: %s has no operation for %s /%s", strings.ToUpper(r.service), r.method, strings.Join(r.path, "/"))}
 	}
 	return &apiError{status: 400, code: "InvalidAction", message: fmt.Sprintf("Could not find operation %s for version %s", r.operation, r.f("Version"))}
 }

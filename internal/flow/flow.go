@@ -200,6 +200,7 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 	s.inner, err = podidentity.NewAssociation(s.f.sess.AWS.EKS(), podidentity.AssociationOptions{
 		Cluster: s.f.sess.Cluster.Name, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, RoleArn: role.Arn,
 		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags, Policy: o.Policy, Tags: o.Tags, Update: o.Update,
+		IAMCheck: podidentity.IAMRoleCheck(s.f.sess.AWS.IAM(), role.Arn, s.f.sess.Cluster, o.Namespace, o.ServiceAccount),
 	})
 	if err != nil {
 		return step.Plan{}, err

@@ -66,6 +66,16 @@ type Job struct {
 	// EKSRate requests per second.
 	Share   bool
 	EKSRate float64
+	// NoCluster is set for commands that talk to no cluster (version): Run
+	// neither connects nor bounds them by --timeout, and Do gets a nil
+	// session.
+	NoCluster bool
+}
+
+// Local is a job that talks to no cluster and whose result is known
+// before it runs (version).
+func Local(command string, result any) Job {
+	return Job{Command: command, NoCluster: true, Do: func(context.Context, *Session, Env) Done { return Done{Result: result} }}
 }
 
 // Done is what a job's Do returns: its step reports, its typed result and
@@ -117,6 +127,11 @@ func Run(ctx context.Context, env Env, job Job) Outcome {
 		if err := job.Validate(); err != nil {
 			return finish(err)
 		}
+	}
+	if job.NoCluster {
+		d := job.Do(ctx, nil, env)
+		out.Steps, out.Result = d.Steps, d.Result
+		return finish(d.Err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, env.Timeout)
 	defer cancel()

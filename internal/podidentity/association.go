@@ -3,12 +3,9 @@ package podidentity
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/podid/podid/internal/awsapi"
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/trust"
 )
 
 // AssociationReadAPI is what finding an association needs from EKS.
@@ -114,11 +112,16 @@ type AssociationOptions struct {
 	// Update lets the step change an existing association that differs
 	// (--update); otherwise a difference is an error.
 	Update bool
-	// RoleRetryDelays are the waits between retries of a create that EKS
-	// answers with "Role provided in the request does not exist" (IAM
-	// eventual consistency right after the role was created); nil = the
-	// default (1, 2, 3, 4, 5 s: about 15 s in all).
-	RoleRetryDelays []time.Duration
+	// IAMCheck, when set, reads the role from IAM itself when EKS rejects
+	// it, so that podid waits for IAM propagation only when IAM already
+	// shows what EKS does not (see propagation.go); nil = retry only "Role
+	// provided in the request does not exist".
+	IAMCheck func(context.Context) (RoleInIAM, error)
+	// Backoff paces the retries of a create or update that EKS answers
+	// with an IAM propagation error, or with 409 for an association that
+	// is still being deleted; they last until the context ends (--timeout).
+	// Zero = DefaultBackoff.
+	Backoff Backoff
 }
 
 // Association is the associate step.
@@ -139,8 +142,8 @@ func NewAssociation(api AssociationAPI, opts AssociationOptions) (*Association, 
 	if opts.RoleArn == "" {
 		return nil, fail.Usagef("pass --role", "associate %s/%s: no role given", opts.Namespace, opts.ServiceAccount)
 	}
-	if opts.RoleRetryDelays == nil {
-		opts.RoleRetryDelays = []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second, 5 * time.Second}
+	if opts.Backoff.Initial <= 0 {
+		opts.Backoff = DefaultBackoff()
 	}
 	return &Association{api: api, opts: opts}, nil
 }
@@ -152,23 +155,12 @@ func (s *Association) subject() string {
 	return fmt.Sprintf("%s/%s on cluster %s", s.opts.Namespace, s.opts.ServiceAccount, s.opts.Cluster)
 }
 
-// RequestToken is the clientRequestToken of a create. It is derived from
-// everything the create sends, so that a rerun after a crash (or a
-// concurrent podid doing the same) reuses it and EKS returns the original
-// association instead of a 409; any different request gets a different
-// token, so EKS never rejects it as a reused token with other parameters.
-func RequestToken(o AssociationOptions) string {
-	h := sha256.New()
-	keys := make([]string, 0, len(o.Tags))
-	for k := range o.Tags {
-		keys = append(keys, k)
+// samePolicy compares two session policies by meaning ("" is none).
+func samePolicy(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
 	}
-	slices.Sort(keys)
-	fmt.Fprintf(h, "%q %q %q %q %q %t %q", o.Cluster, o.Namespace, o.ServiceAccount, o.RoleArn, o.TargetRoleArn, o.DisableSessionTags, compactJSON(o.Policy))
-	for _, k := range keys {
-		fmt.Fprintf(h, " %q=%q", k, o.Tags[k])
-	}
-	return "podid-" + hex.EncodeToString(h.Sum(nil))[:32]
+	return trust.Equivalent(a, b)
 }
 
 func compactJSON(s string) string {
@@ -199,7 +191,7 @@ func (s *Association) diff(cur *AssociationInfo) []change {
 	if cur.DisableSessionTags != s.opts.DisableSessionTags {
 		out = append(out, change{"session tags disabled", fmt.Sprint(cur.DisableSessionTags), fmt.Sprint(s.opts.DisableSessionTags)})
 	}
-	if compactJSON(cur.Policy) != compactJSON(s.opts.Policy) {
+	if !samePolicy(cur.Policy, s.opts.Policy) {
 		out = append(out, change{"session policy", show(compactJSON(cur.Policy)), show(compactJSON(s.opts.Policy))})
 	}
 	return out
@@ -219,7 +211,9 @@ func (s *Association) plan(cur *AssociationInfo) (step.Plan, error) {
 	details := &AssociationDetails{Cluster: s.opts.Cluster, Namespace: s.opts.Namespace, ServiceAccount: s.opts.ServiceAccount, RoleArn: s.opts.RoleArn}
 	if cur == nil {
 		details.Action = ActionCreate
-		details.ClientRequestToken = RequestToken(s.opts)
+		// One token per intended creation: applying this plan again (a
+		// retry) reuses it; another plan gets another token.
+		details.ClientRequestToken = newRequestToken()
 		line := fmt.Sprintf("create pod identity association %s/%s → %s", s.opts.Namespace, s.opts.ServiceAccount, s.opts.RoleArn)
 		if s.opts.TargetRoleArn != "" {
 			line += " → target " + s.opts.TargetRoleArn
@@ -259,15 +253,22 @@ func describeChanges(cs []change) string {
 }
 
 // Apply implements step.Step.
-func (s *Association) Apply(ctx context.Context, p step.Plan, _ step.Progress) (step.Result, error) {
+func (s *Association) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
 	d, _ := p.Details.(*AssociationDetails)
 	switch {
 	case d != nil && d.Action == ActionUpdate && d.Association != nil:
-		return s.update(ctx, *d.Association)
+		return s.update(ctx, *d.Association, progress)
 	case d != nil && d.Action == ActionUpdate:
 		return step.Result{}, fmt.Errorf("update pod identity association for %s: the plan has no association; run the check first", s.subject())
 	default:
-		return s.create(ctx)
+		token := ""
+		if d != nil {
+			token = d.ClientRequestToken
+		}
+		if token == "" {
+			token = newRequestToken()
+		}
+		return s.create(ctx, token, progress)
 	}
 }
 
@@ -279,13 +280,13 @@ func (s *Association) resultFor(a AssociationInfo, action, summary string) step.
 	}}
 }
 
-func (s *Association) create(ctx context.Context) (step.Result, error) {
+func (s *Association) create(ctx context.Context, token string, progress step.Progress) (step.Result, error) {
 	in := &eks.CreatePodIdentityAssociationInput{
 		ClusterName:        aws.String(s.opts.Cluster),
 		Namespace:          aws.String(s.opts.Namespace),
 		ServiceAccount:     aws.String(s.opts.ServiceAccount),
 		RoleArn:            aws.String(s.opts.RoleArn),
-		ClientRequestToken: aws.String(RequestToken(s.opts)),
+		ClientRequestToken: aws.String(token),
 		Tags:               s.opts.Tags,
 	}
 	if s.opts.TargetRoleArn != "" {
@@ -297,7 +298,8 @@ func (s *Association) create(ctx context.Context) (step.Result, error) {
 	if s.opts.Policy != "" {
 		in.Policy = aws.String(s.opts.Policy)
 	}
-	for attempt := 0; ; attempt++ {
+	r := newRetrier(ctx, s.opts.Backoff, progress)
+	for {
 		out, err := s.api.CreatePodIdentityAssociation(ctx, in)
 		if err == nil {
 			a := associationInfo(out.Association)
@@ -305,30 +307,46 @@ func (s *Association) create(ctx context.Context) (step.Result, error) {
 			res.Changes = []string{fmt.Sprintf("created pod identity association %s", a.ID)}
 			return res, nil
 		}
+		if ierr := r.interrupted(ctx, err); ierr != nil {
+			return step.Result{}, fmt.Errorf("create pod identity association for %s: %w", s.subject(), ierr)
+		}
 		var inUse *ekstypes.ResourceInUseException
 		if errors.As(err, &inUse) {
-			return s.acceptConcurrent(ctx, err)
-		}
-		if roleNotVisible(err) && attempt < len(s.opts.RoleRetryDelays) {
-			if err := sleepCtx(ctx, s.opts.RoleRetryDelays[attempt]); err != nil {
-				return step.Result{}, fmt.Errorf("create pod identity association for %s: waiting for IAM to show role %s: %w", s.subject(), s.opts.RoleArn, err)
+			cur, ferr := FindAssociation(ctx, s.api, s.opts.Cluster, s.opts.Namespace, s.opts.ServiceAccount)
+			if ferr != nil {
+				return step.Result{}, ferr
+			}
+			if cur != nil {
+				return s.acceptConcurrent(cur)
+			}
+			// EKS holds the key of an association that reads no longer
+			// show: one deleted a moment ago. It is not a match; wait.
+			id := inUseID(err)
+			if id == "" {
+				id = "(no ID given)"
+			}
+			what := fmt.Sprintf("EKS to finish deleting association %s of %s/%s (EKS answers %q)", id, s.opts.Namespace, s.opts.ServiceAccount, aws.ToString(inUse.Message))
+			if werr := r.wait(ctx, what, err, dyingHint); werr != nil {
+				return step.Result{}, fmt.Errorf("create pod identity association for %s: %w", s.subject(), werr)
 			}
 			continue
 		}
-		return step.Result{}, s.explainWrite(err, "create pod identity association")
+		what, perr := s.retryPropagation(ctx, r, err)
+		if perr != nil {
+			return step.Result{}, perr
+		}
+		if what == "" {
+			return step.Result{}, s.explainWrite(err, "create pod identity association")
+		}
+		if werr := r.wait(ctx, what, err, propagationHint); werr != nil {
+			return step.Result{}, fmt.Errorf("create pod identity association for %s: %w", s.subject(), werr)
+		}
 	}
 }
 
-// acceptConcurrent handles a 409 on create: someone created the association
-// meanwhile. It is fine if it is what we want.
-func (s *Association) acceptConcurrent(ctx context.Context, cause error) (step.Result, error) {
-	cur, err := FindAssociation(ctx, s.api, s.opts.Cluster, s.opts.Namespace, s.opts.ServiceAccount)
-	if err != nil {
-		return step.Result{}, err
-	}
-	if cur == nil {
-		return step.Result{}, fail.Errorf("run podid again", "create pod identity association for %s: EKS says it exists (%v) but it is gone again", s.subject(), cause)
-	}
+// acceptConcurrent handles a 409 on create for an association that reads
+// show: someone created it meanwhile. It is fine if it is what we want.
+func (s *Association) acceptConcurrent(cur *AssociationInfo) (step.Result, error) {
 	if changes := s.diff(cur); len(changes) > 0 {
 		return step.Result{}, fail.Errorf(fmt.Sprintf("pass --update to switch it to %s, or --role %s to keep it", s.opts.RoleArn, cur.RoleArn),
 			"association %s for %s was created concurrently and differs: %s", cur.ID, s.subject(), describeChanges(changes))
@@ -338,7 +356,7 @@ func (s *Association) acceptConcurrent(ctx context.Context, cause error) (step.R
 	return res, nil
 }
 
-func (s *Association) update(ctx context.Context, cur AssociationInfo) (step.Result, error) {
+func (s *Association) update(ctx context.Context, cur AssociationInfo, progress step.Progress) (step.Result, error) {
 	if cur.ID == "" {
 		return step.Result{}, fmt.Errorf("update pod identity association for %s: the plan has no association; run the check first", s.subject())
 	}
@@ -352,10 +370,11 @@ func (s *Association) update(ctx context.Context, cur AssociationInfo) (step.Res
 	if cur.DisableSessionTags != s.opts.DisableSessionTags {
 		in.DisableSessionTags = aws.Bool(s.opts.DisableSessionTags)
 	}
-	if compactJSON(cur.Policy) != compactJSON(s.opts.Policy) {
+	if !samePolicy(cur.Policy, s.opts.Policy) {
 		in.Policy = aws.String(s.opts.Policy)
 	}
-	for attempt := 0; ; attempt++ {
+	r := newRetrier(ctx, s.opts.Backoff, progress)
+	for {
 		out, err := s.api.UpdatePodIdentityAssociation(ctx, in)
 		if err == nil {
 			a := associationInfo(out.Association)
@@ -365,20 +384,20 @@ func (s *Association) update(ctx context.Context, cur AssociationInfo) (step.Res
 			}
 			return res, nil
 		}
-		if roleNotVisible(err) && attempt < len(s.opts.RoleRetryDelays) {
-			if err := sleepCtx(ctx, s.opts.RoleRetryDelays[attempt]); err != nil {
-				return step.Result{}, fmt.Errorf("update pod identity association %s: waiting for IAM to show role %s: %w", cur.ID, s.opts.RoleArn, err)
-			}
-			continue
+		if ierr := r.interrupted(ctx, err); ierr != nil {
+			return step.Result{}, fmt.Errorf("update pod identity association %s for %s: %w", cur.ID, s.subject(), ierr)
 		}
-		return step.Result{}, s.explainWrite(err, "update pod identity association")
+		what, perr := s.retryPropagation(ctx, r, err)
+		if perr != nil {
+			return step.Result{}, perr
+		}
+		if what == "" {
+			return step.Result{}, s.explainWrite(err, "update pod identity association")
+		}
+		if werr := r.wait(ctx, what, err, propagationHint); werr != nil {
+			return step.Result{}, fmt.Errorf("update pod identity association %s for %s: %w", cur.ID, s.subject(), werr)
+		}
 	}
-}
-
-// roleNotVisible recognises EKS's answer for a role IAM does not show yet.
-func roleNotVisible(err error) bool {
-	var ip *ekstypes.InvalidParameterException
-	return errors.As(err, &ip) && strings.Contains(aws.ToString(ip.Message), "Role provided in the request does not exist")
 }
 
 func (s *Association) explainWrite(err error, op string) error {
@@ -388,7 +407,7 @@ func (s *Association) explainWrite(err error, op string) error {
 		switch {
 		case strings.Contains(msg, "Role provided in the request does not exist"):
 			return fail.Errorf(fmt.Sprintf("create the role (podid role create …) or pass an existing one with --role; aws iam get-role --role-name %s", RoleNameOf(s.opts.RoleArn)),
-				"%s for %s: role %s does not exist (still not visible after retries)", op, s.subject(), s.opts.RoleArn)
+				"%s for %s: EKS says role %s does not exist, and IAM does not show it either", op, s.subject(), s.opts.RoleArn)
 		case strings.Contains(msg, "Trust policy"):
 			return fail.Errorf(fmt.Sprintf("run podid verify-role --role %s --fix", s.opts.RoleArn),
 				"%s for %s: EKS rejects the trust policy of role %s: it must let pods.eks.amazonaws.com call sts:AssumeRole and sts:TagSession", op, s.subject(), s.opts.RoleArn)

@@ -183,7 +183,7 @@ func TestAssociationRoleEventualConsistency(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, fakeaws.Options{})
 	opts := assocOpts("late")
-	opts.RoleRetryDelays = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
+	opts.Backoff = Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}
 	s, _ := NewAssociation(e.clients.EKS(), opts)
 	p, err := s.Check(context.Background())
 	if err != nil {
@@ -193,22 +193,40 @@ func TestAssociationRoleEventualConsistency(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		e.fake.PutRole(fakeaws.Role{Name: "late", TrustPolicy: podsTrust})
 	}()
-	if _, err := s.Apply(context.Background(), p, nil); err != nil {
+	rec := &recorder{}
+	if _, err := s.Apply(context.Background(), p, rec); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
+	if len(rec.msgs) != 1 || !strings.Contains(rec.msgs[0], "IAM to propagate role "+roleArn("late")) {
+		t.Errorf("progress = %q, want one line saying it waits for IAM", rec.msgs)
+	}
 
-	// A role that never appears: bounded retries, then a clear error.
+	// A role that never appears, without an IAM view: retried until the
+	// context (--timeout) ends, then a timeout naming what it waited for.
 	opts = assocOpts("never")
 	opts.ServiceAccount = "other"
-	opts.RoleRetryDelays = []time.Duration{10 * time.Millisecond, 10 * time.Millisecond}
+	opts.Backoff = Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond}
 	s, _ = NewAssociation(e.clients.EKS(), opts)
 	p, _ = s.Check(context.Background())
-	_, err = s.Apply(context.Background(), p, nil)
-	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(fail.HintOf(err), "--role") {
-		t.Errorf("error = %v, hint %q", err, fail.HintOf(err))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = s.Apply(ctx, p, nil)
+	if fail.KindOf(err) != fail.KindTimeout || !strings.Contains(err.Error(), "IAM to propagate role "+roleArn("never")) ||
+		!strings.Contains(err.Error(), "Role provided in the request does not exist") || !strings.Contains(fail.HintOf(err), "--timeout") {
+		t.Errorf("error = %v (kind %d), hint %q", err, fail.KindOf(err), fail.HintOf(err))
 	}
-	if n := e.fake.CallCounts()["eks:CreatePodIdentityAssociation"]; n < 4 {
-		t.Errorf("create calls = %d", n)
+	if n := e.fake.CallCounts()["eks:CreatePodIdentityAssociation"]; n < 6 {
+		t.Errorf("create calls = %d, want retries until the timeout", n)
+	}
+
+	// With an IAM view that does not show the role either: no waiting.
+	opts.IAMCheck = IAMRoleCheck(e.clients.IAM(), opts.RoleArn, e.cluster, opts.Namespace, opts.ServiceAccount)
+	s, _ = NewAssociation(e.clients.EKS(), opts)
+	p, _ = s.Check(context.Background())
+	start := time.Now()
+	_, err = s.Apply(context.Background(), p, nil)
+	if err == nil || !strings.Contains(err.Error(), "IAM does not show it either") || !strings.Contains(fail.HintOf(err), "--role") || time.Since(start) > time.Second {
+		t.Errorf("error = %v after %v, hint %q", err, time.Since(start), fail.HintOf(err))
 	}
 }
 
@@ -257,42 +275,6 @@ func TestAssociationOwnedByAddon(t *testing.T) {
 	p, err := s.plan(&AssociationInfo{ID: "a-1", Namespace: "carts", ServiceAccount: "carts", RoleArn: roleArn("new"), OwnerArn: owner})
 	if err != nil || !p.Satisfied {
 		t.Errorf("plan = %+v, %v", p, err)
-	}
-}
-
-func TestRequestToken(t *testing.T) {
-	t.Parallel()
-	base := assocOpts("carts-dynamo")
-	tok := RequestToken(base)
-	if !strings.HasPrefix(tok, "podid-") || len(tok) != 38 {
-		t.Errorf("token %q", tok)
-	}
-	if RequestToken(base) != tok {
-		t.Error("token is not deterministic")
-	}
-	same := base
-	same.Policy = ""
-	same.Update = true
-	same.RoleRetryDelays = []time.Duration{time.Hour}
-	if RequestToken(same) != tok {
-		t.Error("token depends on options that are not sent")
-	}
-	for name, mod := range map[string]func(*AssociationOptions){
-		"cluster": func(o *AssociationOptions) { o.Cluster = "other" },
-		"ns":      func(o *AssociationOptions) { o.Namespace = "other" },
-		"sa":      func(o *AssociationOptions) { o.ServiceAccount = "other" },
-		"role":    func(o *AssociationOptions) { o.RoleArn = roleArn("other") },
-		"target":  func(o *AssociationOptions) { o.TargetRoleArn = roleArn("t") },
-		"tags":    func(o *AssociationOptions) { o.Tags = map[string]string{"a": "b"} },
-		"dst":     func(o *AssociationOptions) { o.DisableSessionTags = true },
-		// "ns/sa" must not collide with "n/ssa".
-		"split": func(o *AssociationOptions) { o.Namespace, o.ServiceAccount = "cart", "scarts" },
-	} {
-		o := base
-		mod(&o)
-		if RequestToken(o) == tok {
-			t.Errorf("%s: same token", name)
-		}
 	}
 }
 

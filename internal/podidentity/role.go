@@ -261,7 +261,7 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 		warnings = append(warnings, w.Message)
 	}
 	if len(policies) == 0 {
-		warnings = append(warnings, fmt.Sprintf("role %s has no permission policies: pods will get credentials that can do nothing", role.Name))
+		warnings = append(warnings, NoPermissionPolicies(role.Name)+"; "+NoPermissionPoliciesFix(role.Name))
 	}
 
 	var problems []string
@@ -460,4 +460,18 @@ func (s *VerifyRole) Apply(ctx context.Context, p step.Plan, progress step.Progr
 		Changes: []string{fmt.Sprintf("updated the trust policy of role %s", name)},
 		Details: &details,
 	}, nil
+}
+
+// NoPermissionPolicies is the warning for a role without permission
+// policies (verify-role appends NoPermissionPoliciesFix to it).
+func NoPermissionPolicies(role string) string {
+	return fmt.Sprintf("role %s has no permission policies: pods will get credentials that can do nothing", role)
+}
+
+// NoPermissionPoliciesFix says how to give role its permissions: attach a
+// managed policy, or put an inline one. (The trust policy only says who may
+// assume the role, not what the role may do.)
+func NoPermissionPoliciesFix(role string) string {
+	return fmt.Sprintf("attach a permission policy: aws iam attach-role-policy --role-name %s --policy-arn POLICY_ARN, "+
+		"or add an inline one: aws iam put-role-policy --role-name %s --policy-name NAME --policy-document file://policy.json", role, role)
 }

@@ -240,3 +240,30 @@ func TestParseExpect(t *testing.T) {
 		}
 	}
 }
+
+// A role without permission policies is a warning whose fix is how to give
+// the role permissions, not something about its trust policy.
+func TestVerifyRoleNoPermissionPolicies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakeaws.Options{})
+	e.fake.PutRole(fakeaws.Role{Name: "carts-empty", TrustPolicy: podsTrust})
+	p, err := verifyStep(t, e, "carts-empty", nil).Check(context.Background())
+	if err != nil || !p.Satisfied {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+	var w string
+	for _, s := range p.Warnings {
+		if strings.Contains(s, "no permission policies") {
+			w = s
+		}
+	}
+	for _, want := range []string{"role carts-empty has no permission policies", "aws iam attach-role-policy --role-name carts-empty --policy-arn",
+		"aws iam put-role-policy --role-name carts-empty --policy-name"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warning %q lacks %q", w, want)
+		}
+	}
+	if strings.Contains(w, "trust") || strings.Contains(w, "assume-role-policy") {
+		t.Errorf("warning points at the trust policy: %q", w)
+	}
+}

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -29,6 +29,13 @@ type RoleCreateAPI interface {
 	GetRolePolicy(ctx context.Context, in *iam.GetRolePolicyInput, optFns ...func(*iam.Options)) (*iam.GetRolePolicyOutput, error)
 	PutRolePolicy(ctx context.Context, in *iam.PutRolePolicyInput, optFns ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
 	TagRole(ctx context.Context, in *iam.TagRoleInput, optFns ...func(*iam.Options)) (*iam.TagRoleOutput, error)
+	// GetPolicy checks every --policy-arn and --permissions-boundary before
+	// anything is created.
+	GetPolicy(ctx context.Context, in *iam.GetPolicyInput, optFns ...func(*iam.Options)) (*iam.GetPolicyOutput, error)
+	// The undo of a role this run created, when a later call fails.
+	DetachRolePolicy(ctx context.Context, in *iam.DetachRolePolicyInput, optFns ...func(*iam.Options)) (*iam.DetachRolePolicyOutput, error)
+	DeleteRolePolicy(ctx context.Context, in *iam.DeleteRolePolicyInput, optFns ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error)
+	DeleteRole(ctx context.Context, in *iam.DeleteRoleInput, optFns ...func(*iam.Options)) (*iam.DeleteRoleOutput, error)
 }
 
 // RoleCreateOptions describe the wanted role. Validate them before (the
@@ -92,16 +99,6 @@ func RoleArnFor(c ClusterInfo, path, name string) string {
 	return fmt.Sprintf("arn:%s:iam::%s:role%s%s", partition, c.Account, path, name)
 }
 
-// SameJSON reports whether two JSON documents are equal as values (key
-// order and white space ignored).
-func SameJSON(a, b string) bool {
-	var x, y any
-	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
-}
-
 func prettyJSON(s string) string {
 	var v any
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
@@ -111,9 +108,42 @@ func prettyJSON(s string) string {
 	return string(b) + "\n"
 }
 
-// Check reads the role, if any, and plans.
+// checkPolicies makes sure every managed policy the step would attach (and
+// the permissions boundary) exists and can be attached, so that a typo or a
+// service-linked role policy fails before anything is created.
+func (s *RoleCreate) checkPolicies(ctx context.Context) error {
+	o := s.opts
+	type want struct{ arn, flag string }
+	var all []want
+	for _, a := range o.PolicyArns {
+		all = append(all, want{a, "--policy-arn"})
+	}
+	if o.PermissionsBoundary != "" {
+		all = append(all, want{o.PermissionsBoundary, "--permissions-boundary"})
+	}
+	for _, w := range all {
+		out, err := s.api.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(w.arn)})
+		var nse *iamtypes.NoSuchEntityException
+		switch {
+		case errors.As(err, &nse):
+			return fail.Usagef(fmt.Sprintf("check the ARN (aws iam get-policy --policy-arn %s); AWS managed policies look like arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess", w.arn),
+				"%s %s: no such policy; nothing was created", w.flag, w.arn)
+		case err != nil:
+			return awsapi.Explain(err, "get policy", w.arn)
+		case w.flag == "--policy-arn" && !out.Policy.IsAttachable:
+			return fail.Usagef("pick a policy that can be attached to a role (a service-linked role policy cannot)",
+				"--policy-arn %s: IAM says this policy cannot be attached to a role; nothing was created", w.arn)
+		}
+	}
+	return nil
+}
+
+// Check reads the role, if any, checks every input, and plans.
 func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 	o := s.opts
+	if err := s.checkPolicies(ctx); err != nil {
+		return step.Plan{}, err
+	}
 	out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(o.Name)})
 	var nse *iamtypes.NoSuchEntityException
 	details := &RoleCreateDetails{Trust: s.want, Scoped: !o.Unscoped}
@@ -146,7 +176,7 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, fmt.Errorf("trust policy of role %s: %w", o.Name, err)
 	}
-	if !SameJSON(cur, s.want) {
+	if !trust.Equivalent(cur, s.want) {
 		curPretty := prettyJSON(cur)
 		if doc, perr := trust.Parse(cur); perr == nil {
 			curPretty = doc.String()
@@ -187,7 +217,7 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 			return step.Plan{}, awsapi.Explain(err, "get inline policy", o.InlineName+" of role "+o.Name)
 		default:
 			doc, derr := trust.Decode(aws.ToString(got.PolicyDocument))
-			if derr != nil || !SameJSON(doc, o.InlineDocument) {
+			if derr != nil || !trust.Equivalent(doc, o.InlineDocument) {
 				s.putInline = true
 				changes = append(changes, "update inline policy "+o.InlineName)
 			}
@@ -247,10 +277,26 @@ func (s *RoleCreate) attachedPolicies(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Apply creates the role (or not) and attaches, puts and tags what is missing.
+// Apply creates the role (or not) and attaches, puts and tags what is
+// missing. When a call after CreateRole fails, the role this run created is
+// taken apart again (inline policy, attachments, role), so a failed run
+// leaves IAM as it found it; if that undo fails too, the error says exactly
+// what stands and how to remove it.
 func (s *RoleCreate) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {
 	o := s.opts
 	var changes []string
+	var attached []string
+	var putInline bool
+	created := false
+	failed := func(err error) (step.Result, error) {
+		if !created {
+			if len(changes) > 0 {
+				err = fmt.Errorf("%w (this run already %s on existing role %s; run podid role create again to finish)", err, strings.Join(changes, ", "), o.Name)
+			}
+			return step.Result{Changes: changes}, err
+		}
+		return step.Result{Changes: changes}, s.undo(ctx, err, attached, putInline)
+	}
 	if !s.exists {
 		progress.Waiting("create role " + o.Name)
 		in := &iam.CreateRoleInput{RoleName: aws.String(o.Name), Path: aws.String(o.Path), AssumeRolePolicyDocument: aws.String(s.want)}
@@ -267,20 +313,23 @@ func (s *RoleCreate) Apply(ctx context.Context, p step.Plan, progress step.Progr
 		if err != nil {
 			return step.Result{}, fail.WithHint(awsapi.Explain(err, "create role", o.Name), "run podid role create again: an existing role with the same trust is reused")
 		}
+		created = true
 		s.arn = aws.ToString(out.Role.Arn)
 		changes = append(changes, "created role "+s.arn)
 	}
 	for _, arn := range s.attach {
 		progress.Waiting("attach " + arn)
 		if _, err := s.api.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(o.Name), PolicyArn: aws.String(arn)}); err != nil {
-			return step.Result{Changes: changes}, awsapi.Explain(err, "attach policy", arn+" to role "+o.Name)
+			return failed(awsapi.Explain(err, "attach policy", arn+" to role "+o.Name))
 		}
+		attached = append(attached, arn)
 		changes = append(changes, "attached policy "+arn)
 	}
 	if s.putInline {
 		if _, err := s.api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(o.Name), PolicyName: aws.String(o.InlineName), PolicyDocument: aws.String(o.InlineDocument)}); err != nil {
-			return step.Result{Changes: changes}, awsapi.Explain(err, "put inline policy", o.InlineName+" of role "+o.Name)
+			return failed(awsapi.Explain(err, "put inline policy", o.InlineName+" of role "+o.Name))
 		}
+		putInline = true
 		changes = append(changes, "put inline policy "+o.InlineName)
 	}
 	if s.exists && len(s.tags) > 0 {
@@ -289,7 +338,7 @@ func (s *RoleCreate) Apply(ctx context.Context, p step.Plan, progress step.Progr
 			in.Tags = append(in.Tags, iamtypes.Tag{Key: aws.String(k), Value: aws.String(s.tags[k])})
 		}
 		if _, err := s.api.TagRole(ctx, in); err != nil {
-			return step.Result{Changes: changes}, awsapi.Explain(err, "tag role", o.Name)
+			return failed(awsapi.Explain(err, "tag role", o.Name))
 		}
 		changes = append(changes, "tagged role with "+joinTags(s.tags))
 	}
@@ -298,6 +347,59 @@ func (s *RoleCreate) Apply(ctx context.Context, p step.Plan, progress step.Progr
 		Changes: changes,
 		Details: &RoleCreateDetails{Role: RoleRef{Name: o.Name, Arn: s.arn, Source: map[bool]string{true: "existing", false: "created"}[s.exists]}, Trust: s.want, Scoped: !o.Unscoped},
 	}, nil
+}
+
+// undoTimeout bounds the undo of a half-made role; it runs even when the
+// run's own context has ended (--timeout, Ctrl-C).
+const undoTimeout = 30 * time.Second
+
+// undo takes apart the role this run created after cause made the run
+// fail, and returns the error to report: cause, plus either "deleted again"
+// or exactly what still stands with the commands that remove it.
+func (s *RoleCreate) undo(ctx context.Context, cause error, attached []string, putInline bool) error {
+	o := s.opts
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	var undoErr error
+	if putInline {
+		if _, err := s.api.DeleteRolePolicy(uctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(o.Name), PolicyName: aws.String(o.InlineName)}); err != nil {
+			undoErr = fmt.Errorf("delete inline policy %s: %w", o.InlineName, err)
+		} else {
+			putInline = false
+		}
+	}
+	var left []string
+	for _, arn := range attached {
+		if undoErr != nil {
+			left = append(left, arn)
+			continue
+		}
+		if _, err := s.api.DetachRolePolicy(uctx, &iam.DetachRolePolicyInput{RoleName: aws.String(o.Name), PolicyArn: aws.String(arn)}); err != nil {
+			undoErr = fmt.Errorf("detach policy %s: %w", arn, err)
+			left = append(left, arn)
+		}
+	}
+	if undoErr == nil {
+		if _, err := s.api.DeleteRole(uctx, &iam.DeleteRoleInput{RoleName: aws.String(o.Name)}); err != nil {
+			undoErr = fmt.Errorf("delete role: %w", err)
+		}
+	}
+	if undoErr == nil {
+		return fmt.Errorf("%w; podid deleted the role %s it had created, so nothing was changed", cause, o.Name)
+	}
+	stands := []string{fmt.Sprintf("role %s (trust for %s)", s.arn, s.scopeText())}
+	var cmds []string
+	if putInline {
+		stands = append(stands, "inline policy "+o.InlineName)
+		cmds = append(cmds, fmt.Sprintf("aws iam delete-role-policy --role-name %s --policy-name %s", o.Name, o.InlineName))
+	}
+	for _, arn := range left {
+		stands = append(stands, "attached policy "+arn)
+		cmds = append(cmds, fmt.Sprintf("aws iam detach-role-policy --role-name %s --policy-arn %s", o.Name, arn))
+	}
+	cmds = append(cmds, "aws iam delete-role --role-name "+o.Name)
+	err := fmt.Errorf("%w; podid could not delete the role it had created (%v): what stands now: %s", cause, undoErr, strings.Join(stands, ", "))
+	return fail.WithHint(err, "run podid role create again to finish it (the role is reused), or remove it: "+strings.Join(cmds, "; "))
 }
 
 // Arn is the role's ARN (known after Check).

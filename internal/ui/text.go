@@ -32,6 +32,8 @@ func Text(w io.Writer, out flow.Outcome) {
 		}
 	case flow.MigrateResult:
 		migrateText(w, out, r)
+	case interface{ WriteText(io.Writer) }:
+		r.WriteText(w)
 	}
 }
 

@@ -5,10 +5,12 @@
 package validate
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -49,16 +51,23 @@ var (
 	// so the lab) use the 10-digit 1234567890, so 10 and 11 digits pass too:
 	// rejecting the workshop's ARNs would only get in a learner's way, and
 	// IAM itself answers a wrong account with NoSuchEntity.
-	accountRE  = regexp.MustCompile(`^[0-9]{10,12}$`)
-	iamNameRE  = regexp.MustCompile(`^[\w+=,.@-]+$`)
-	iamPathRE  = regexp.MustCompile(`^/([\x21-\x7e]*/)?$`)
-	regionRE   = regexp.MustCompile(`^[a-z]{2}(-(gov|iso|isob|isoe|isof|eusc))?-[a-z]+-[0-9]{1,2}$`)
-	partitions = map[string]bool{"aws": true, "aws-cn": true, "aws-us-gov": true}
+	accountRE = regexp.MustCompile(`^[0-9]{10,12}$`)
+	iamNameRE = regexp.MustCompile(`^[\w+=,.@-]+$`)
+	iamPathRE = regexp.MustCompile(`^/([\x21-\x7e]*/)?$`)
+	// regionShapeRE is what every AWS region code has in common, whatever
+	// its partition: lowercase words joined by hyphens, ending in a number
+	// (us-west-2, us-gov-west-1, cn-north-1, eusc-de-east-1). Which
+	// partition a region belongs to is the SDK's knowledge (RegionPartition).
+	regionShapeRE = regexp.MustCompile(`^[a-z]{2,}(-[a-z]+)+-[0-9]+$`)
+	// partitions are the partition IDs of the SDK's partition data (see
+	// RegionPartition), which an ARN's partition must be one of.
+	partitions = map[string]bool{"aws": true, "aws-cn": true, "aws-us-gov": true, "aws-eusc": true,
+		"aws-iso": true, "aws-iso-b": true, "aws-iso-e": true, "aws-iso-f": true}
 )
 
 // RoleARN is a parsed IAM role ARN.
 type RoleARN struct {
-	Partition string // aws, aws-cn or aws-us-gov
+	Partition string // aws, aws-cn, aws-us-gov, aws-eusc, aws-iso…
 	Account   string // 12 digits
 	Path      string // "/" or "/a/b/"
 	Name      string
@@ -97,7 +106,7 @@ func parseIAMArn(s, kind string, awsManaged bool) (a RoleARN, rule string) {
 	case len(parts) != 6 || parts[0] != "arn":
 		return a, fmt.Sprintf("a %s ARN has the form arn:<partition>:iam::%s:%s/<name>", kind, account, kind)
 	case !partitions[parts[1]]:
-		return a, "the partition must be aws, aws-cn or aws-us-gov"
+		return a, "the partition must be aws, aws-cn, aws-us-gov, aws-eusc or an aws-iso partition"
 	case parts[2] != "iam" || parts[3] != "":
 		return a, "the service must be iam and the region empty (arn:aws:iam::…)"
 	case awsManaged && parts[4] != "aws" && !accountRE.MatchString(parts[4]):
@@ -155,12 +164,39 @@ func PolicyArn(s string) error {
 	return nil
 }
 
-// Region checks an AWS region code such as us-west-2, us-gov-west-1 or cn-north-1.
-func Region(s string) error {
-	if !regionRE.MatchString(s) {
-		return invalid("region", s, "a region code looks like <area>-<direction>-<number>", "us-west-2")
+// RegionInfo is where the AWS SDK places a region.
+type RegionInfo struct {
+	Partition   string // aws, aws-cn, aws-us-gov, aws-eusc, aws-iso, …
+	EKSEndpoint string // the EKS endpoint the SDK resolves for the region
+}
+
+// RegionPartition checks a region code such as us-west-2, us-gov-west-1,
+// cn-north-1 or eusc-de-east-1 and returns its partition and EKS endpoint
+// from the SDK's own partition data (the EKS endpoint rules), so that a
+// region of a partition the SDK knows is accepted without podid knowing its
+// form. The code must be a DNS label of lowercase words and a number, as
+// every region code is; a code of a form no partition claims is placed in
+// the aws partition, as the SDK does.
+func RegionPartition(s string) (RegionInfo, error) {
+	const rule = "a region code is lowercase words and a number joined by hyphens"
+	if len(s) > 63 || !regionShapeRE.MatchString(s) {
+		return RegionInfo{}, invalid("region", s, rule, "us-west-2")
 	}
-	return nil
+	ep, err := eks.NewDefaultEndpointResolverV2().ResolveEndpoint(context.Background(), eks.EndpointParameters{Region: &s})
+	if err != nil {
+		return RegionInfo{}, invalid("region", s, "the AWS SDK resolves no EKS endpoint for it: "+err.Error(), "us-west-2")
+	}
+	legacy, err := eks.NewDefaultEndpointResolver().ResolveEndpoint(s, eks.EndpointResolverOptions{})
+	if err != nil {
+		return RegionInfo{}, invalid("region", s, "the AWS SDK places it in no partition: "+err.Error(), "us-west-2")
+	}
+	return RegionInfo{Partition: legacy.PartitionID, EKSEndpoint: ep.URI.String()}, nil
+}
+
+// Region checks an AWS region code (see RegionPartition).
+func Region(s string) error {
+	_, err := RegionPartition(s)
+	return err
 }
 
 // Workload kinds returned by Workload.

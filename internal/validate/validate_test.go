@@ -96,6 +96,8 @@ func TestRoleArn(t *testing.T) {
 		{"arn:aws:iam::111122223333:role/carts-dynamo", RoleARN{"aws", "111122223333", "/", "carts-dynamo"}, true},
 		{"arn:aws-cn:iam::111122223333:role/a/b/r+=,.@_-", RoleARN{"aws-cn", "111122223333", "/a/b/", "r+=,.@_-"}, true},
 		{"arn:aws-us-gov:iam::111122223333:role/service-role/x", RoleARN{"aws-us-gov", "111122223333", "/service-role/", "x"}, true},
+		{"arn:aws-eusc:iam::111122223333:role/x", RoleARN{"aws-eusc", "111122223333", "/", "x"}, true},
+		{"arn:aws-iso-b:iam::111122223333:role/x", RoleARN{"aws-iso-b", "111122223333", "/", "x"}, true},
 		{"arn:aws:iam::111122223:role/x", RoleARN{}, false},
 		{"arn:aws:iam::1111222233334:role/x", RoleARN{}, false},
 		{"arn:aws:iam::1234567890:role/eks-workshop-carts-dynamo", RoleARN{Partition: "aws", Account: "1234567890", Path: "/", Name: "eks-workshop-carts-dynamo"}, true},
@@ -193,17 +195,38 @@ func TestPolicyArn(t *testing.T) {
 func TestRegion(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		in string
-		ok bool
+		in                  string
+		partition, endpoint string // "" = invalid
 	}{
-		{"us-west-2", true}, {"us-east-1", true}, {"eu-central-2", true}, {"ap-southeast-4", true},
-		{"us-gov-west-1", true}, {"cn-north-1", true}, {"il-central-1", true}, {"us-iso-east-1", true},
-		{"US-WEST-2", false}, {"us-west", false}, {"uswest2", false}, {"", false}, {"us-west-2a", false},
+		{"us-west-2", "aws", "https://eks.us-west-2.amazonaws.com"},
+		{"us-east-1", "aws", "https://eks.us-east-1.amazonaws.com"},
+		{"eu-central-2", "aws", "https://eks.eu-central-2.amazonaws.com"},
+		{"ap-southeast-4", "aws", "https://eks.ap-southeast-4.amazonaws.com"},
+		{"il-central-1", "aws", "https://eks.il-central-1.amazonaws.com"},
+		{"us-gov-west-1", "aws-us-gov", "https://eks.us-gov-west-1.amazonaws.com"},
+		{"cn-north-1", "aws-cn", "https://eks.cn-north-1.amazonaws.com.cn"},
+		{"us-iso-east-1", "aws-iso", "https://eks.us-iso-east-1.c2s.ic.gov"},
+		{"us-isob-east-1", "aws-iso-b", "https://eks.us-isob-east-1.sc2s.sgov.gov"},
+		// The European Sovereign Cloud: its own partition and DNS suffix.
+		{"eusc-de-east-1", "aws-eusc", "https://eks.eusc-de-east-1.amazonaws.eu"},
+		// A future region of the same form in a partition this SDK does not
+		// know yet goes where the SDK puts it, not rejected by podid.
+		{"xy-newland-north-1", "aws", "https://eks.xy-newland-north-1.amazonaws.com"},
+
+		{"US-WEST-2", "", ""}, {"us-west", "", ""}, {"uswest2", "", ""}, {"", "", ""},
+		{"us-west-2a", "", ""}, {"us west 2", "", ""}, {" us-west-2", "", ""}, {"us-west-2.", "", ""},
+		{"-us-west-2", "", ""}, {"us--west-2", "", ""}, {"us-west-2/", "", ""}, {"us_west_2", "", ""},
+		{"eks.us-west-2.amazonaws.com", "", ""}, {strings.Repeat("ab-", 21) + "north-1", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			t.Parallel()
-			checkErr(t, Region(tt.in), tt.ok, "region", tt.in, "us-west-2")
+			info, err := RegionPartition(tt.in)
+			checkErr(t, err, tt.partition != "", "region", tt.in, "us-west-2")
+			checkErr(t, Region(tt.in), tt.partition != "", "region", tt.in, "us-west-2")
+			if tt.partition != "" && (info.Partition != tt.partition || info.EKSEndpoint != tt.endpoint) {
+				t.Errorf("RegionPartition(%q) = %+v, want partition %s, endpoint %s", tt.in, info, tt.partition, tt.endpoint)
+			}
 		})
 	}
 }
@@ -240,5 +263,20 @@ func TestWorkload(t *testing.T) {
 				t.Errorf("Workload(%q) (-want +got):\n%s", tt.in, diff)
 			}
 		})
+	}
+}
+
+// TestPartitionsMatchSDK: every partition the SDK places a region in is one
+// an ARN may name.
+func TestPartitionsMatchSDK(t *testing.T) {
+	t.Parallel()
+	for _, r := range []string{"us-west-2", "cn-north-1", "us-gov-west-1", "eusc-de-east-1", "us-iso-east-1", "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1"} {
+		info, err := RegionPartition(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !partitions[info.Partition] {
+			t.Errorf("region %s is in partition %s, which role ARNs may not name", r, info.Partition)
+		}
 	}
 }

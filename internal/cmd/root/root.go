@@ -17,6 +17,7 @@ import (
 	"github.com/podid/podid/internal/cmd/status"
 	"github.com/podid/podid/internal/cmd/verify"
 	"github.com/podid/podid/internal/cmd/verifyrole"
+	"github.com/podid/podid/internal/cmd/version"
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/fail"
 )
@@ -56,7 +57,7 @@ Every step checks first and changes only what is missing: running it again is sa
 		status.NewCmd(f, nil),
 		verify.NewCmd(f, nil),
 	)
-	cmd.AddCommand(disable.NewCmd(f, nil), migrate.NewCmd(f, nil), role.NewCmd(f))
+	cmd.AddCommand(disable.NewCmd(f, nil), migrate.NewCmd(f, nil), role.NewCmd(f), version.NewCmd(f))
 	cmd.SetHelpCommand(&cobra.Command{Hidden: true})
 	cmd.CompletionOptions.HiddenDefaultCmd = true
 	return cmd

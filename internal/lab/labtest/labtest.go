@@ -37,6 +37,7 @@ import (
 
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/lab"
+	"github.com/podid/podid/internal/lab/agent"
 )
 
 // Env is the running lab of this test binary.
@@ -164,11 +165,13 @@ func (e *Env) Kube() lab.Kube {
 
 // NewFake starts a fresh in-process fakeaws server seeded with the workshop's
 // AWS world, backed by the lab through its own backend handle. It is closed
-// when the test ends. opts.Backend is replaced.
+// when the test ends. opts.Backend is replaced; unset EKS Auth hooks
+// (IssuerKeys, PodLookup) are the lab apiserver's (lab.WireEKSAuth).
 func (e *Env) NewFake(t testing.TB, opts fakeaws.Options) *fakeaws.Server {
 	t.Helper()
 	handle := e.hub.Handle()
 	opts.Backend = handle
+	lab.WireEKSAuth(&opts, e.Client)
 	fake := fakeaws.New(opts)
 	if _, err := fake.Start("127.0.0.1:0"); err != nil {
 		handle.Close()
@@ -184,6 +187,23 @@ func (e *Env) NewFake(t testing.TB, opts fakeaws.Options) *fakeaws.Server {
 		t.Fatalf("seed fakeaws: %v", err)
 	}
 	return fake
+}
+
+// NewAgent starts a lab pod identity agent on 127.0.0.1 that exchanges
+// tokens with fake's EKS Auth under the workshop node role (lab.StartAgent).
+// It is closed when the test ends; its credentials URL is Agent.URL().
+func (e *Env) NewAgent(t testing.TB, fake *fakeaws.Server, opts agent.Options) *agent.Agent {
+	t.Helper()
+	a, err := lab.StartAgent(fake, opts, nil)
+	if err != nil {
+		t.Fatalf("start lab agent: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := a.Close(); err != nil {
+			t.Errorf("close lab agent: %v", err)
+		}
+	})
+	return a
 }
 
 // App is a namespace made by Env.Namespace.
