@@ -24,6 +24,7 @@ import (
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/lab/labtest"
 	"github.com/podid/podid/internal/ui"
+	"github.com/podid/podid/internal/ui/schemacheck"
 )
 
 // Result is one podid run.
@@ -124,7 +125,26 @@ func (w *World) PodidCfg(t testing.TB, cfg aws.Config, args ...string) Result {
 	if testing.Verbose() {
 		t.Logf("podid %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.Stdout, r.Stderr)
 	}
+	if JSONOutput(args) {
+		// Every JSON document any test sees must match the schema.
+		if err := schemacheck.Validate([]byte(r.Stdout)); err != nil {
+			t.Errorf("podid %s: %v\n%s", strings.Join(args, " "), err, r.Stdout)
+		}
+	}
 	return r
+}
+
+// JSONOutput reports whether args ask for -o json.
+func JSONOutput(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "-ojson", a == "-o=json", a == "--output=json":
+			return true
+		case (a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
 }
 
 // Target is --ns/--sa of the world's namespace.
