@@ -75,8 +75,7 @@ func EntryOptions(e manifest.Entry) Options {
 	return Options{
 		Target: Target{Namespace: e.Namespace, ServiceAccount: e.ServiceAccount},
 		Role:   e.Role, Expect: e.Expect,
-		Update: e.Update, TargetRoleArn: e.TargetRoleArn, DisableSessionTags: e.DisableSessionTags,
-		Policy: e.Policy, Tags: e.Tags, CreateSA: e.CreateServiceAccount,
+		AssociationSettings: e.AssociationSettings, Update: e.Update, CreateSA: e.CreateServiceAccount,
 		Workloads: e.Workloads,
 	}
 }

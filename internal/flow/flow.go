@@ -35,12 +35,9 @@ type Options struct {
 	Expect []string
 
 	// associate
-	Update             bool
-	TargetRoleArn      string
-	DisableSessionTags bool
-	Policy             string
-	Tags               map[string]string
-	CreateSA           bool
+	Update bool
+	podidentity.AssociationSettings
+	CreateSA bool
 
 	// restart
 	Workloads []string
@@ -199,7 +196,7 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 	}
 	s.inner, err = podidentity.NewAssociation(s.f.sess.AWS.EKS(), podidentity.AssociationOptions{
 		Cluster: s.f.sess.Cluster.Name, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, RoleArn: role.Arn,
-		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags, Policy: o.Policy, Tags: o.Tags, Update: o.Update,
+		AssociationSettings: o.AssociationSettings, Update: o.Update,
 		IAMCheck: podidentity.IAMRoleCheck(s.f.sess.AWS.IAM(), role.Arn, s.f.sess.Cluster, o.Namespace, o.ServiceAccount),
 	})
 	if err != nil {

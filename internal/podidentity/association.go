@@ -105,10 +105,7 @@ func FindAssociation(ctx context.Context, api AssociationReadAPI, cluster, names
 type AssociationOptions struct {
 	Cluster, Namespace, ServiceAccount string
 	RoleArn                            string
-	TargetRoleArn                      string // role chaining (optional)
-	DisableSessionTags                 bool
-	Policy                             string // session policy JSON; requires DisableSessionTags
-	Tags                               map[string]string
+	AssociationSettings
 	// Update lets the step change an existing association that differs
 	// (--update); otherwise a difference is an error.
 	Update bool
