@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -33,6 +34,16 @@ func enabled(t *testing.T, w *world) string {
 	return ""
 }
 
+// agentInstalled makes the outcome independent of the other tests: the
+// lab's agent DaemonSet is shared, and ready on every node once installed.
+func agentInstalled(t *testing.T, w *world) string {
+	t.Helper()
+	if r := w.Podid(t, "install-agent"); r.Code != 0 {
+		t.Fatalf("install-agent: exit %d\n%s", r.Code, r.Stderr)
+	}
+	return ""
+}
+
 func podidYAML(body string) func(t *testing.T, w *world) string {
 	return func(t *testing.T, w *world) string {
 		t.Helper()
@@ -52,7 +63,7 @@ var goldenCases = []goldenCase{
 	{command: "install-agent", name: "unknown-version", args: func(*world, string) []string { return []string{"--addon-version", "v0.0.1-eksbuild.1"} }, code: 2},
 
 	{command: "verify-role", name: "ok", args: func(*world, string) []string {
-		return []string{"--ns", "carts", "--sa", "carts", "--role", "eks-workshop-carts-dynamo", "--expect", "dynamodb:Query"}
+		return []string{"--ns", "carts", "--sa", "carts", "--role", "eks-workshop-carts-dynamo", "--expect", "dynamodb:Query=arn:aws:dynamodb:us-west-2:1234567890:table/eks-workshop-carts"}
 	}},
 	{command: "verify-role", name: "irsa-trust", args: func(*world, string) []string {
 		return []string{"--ns", "carts", "--sa", "carts", "--role", "eks-workshop-carts-irsa"}
@@ -77,13 +88,13 @@ var goldenCases = []goldenCase{
 	{command: "restart", name: "no-association", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")}, args: target, code: 3},
 
 	{command: "status", name: "ok", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")}, setup: enabled, args: target},
-	{command: "status", name: "no-association", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")}, args: target, code: 3},
+	{command: "status", name: "no-association", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")}, setup: agentInstalled, args: target, code: 3},
 
 	{command: "verify", name: "ok", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")}, setup: enabled, args: target},
-	{command: "verify", name: "not-injected", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")}, args: target, code: 3},
+	{command: "verify", name: "not-injected", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")}, setup: agentInstalled, args: target, code: 3},
 
 	{command: "apply", name: "changed", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")},
-		setup: podidYAML("apiVersion: podid/v1\nkind: PodIdentity\nentries:\n  - namespace: NAMESPACE\n    serviceAccount: carts\n    role: eks-workshop-carts-dynamo\n    workloads: [app]\n"),
+		setup: podidYAML("apiVersion: podid/v1\nkind: PodIdentity\nentries:\n  - namespace: NAMESPACE\n    serviceAccount: carts\n    role: eks-workshop-carts-dynamo\n    workloads: [deployment/app]\n"),
 		args:  fileArg},
 	{command: "apply", name: "invalid-file", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")},
 		setup: podidYAML("apiVersion: podid/v1\nkind: PodIdentity\nentries:\n  - namespace: NAMESPACE\n    serviceAcount: carts\n    role: arn:aws:iam::bad\n"),
@@ -145,10 +156,35 @@ func TestGoldenCommands(t *testing.T) {
 					golden(t, folder, gc.name+".json", goldenVersion(gc.command, replaceAll(normalizeJSON(t, r.Stdout, ns), repl)))
 					continue
 				}
-				golden(t, folder, gc.name+".txt", goldenVersion(gc.command, replaceAll(normalize("exit "+itoa(r.Code)+"\nstdout:\n"+r.Stdout+"stderr:\n"+r.Stderr, ns), repl)))
+				golden(t, folder, gc.name+".txt", goldenVersion(gc.command, replaceAll(normalize("exit "+itoa(r.Code)+"\nstdout:\n"+r.Stdout+"stderr:\n"+stableStderr(r.Stderr), ns), repl)))
 			}
 		})
 	}
+}
+
+// stableStderr drops the progress lines ("• step waiting: …", as many as
+// the waits took) and groups the lines of concurrent entries (apply) by
+// their prefix, keeping each entry's order.
+func stableStderr(s string) string {
+	type line struct{ key, text string }
+	var lines []line
+	for _, l := range strings.SplitAfter(s, "\n") {
+		f := strings.Fields(l)
+		if len(f) > 0 && f[0] == "•" || len(f) > 1 && f[1] == "•" {
+			continue
+		}
+		key := ""
+		if len(f) > 0 && (strings.Contains(f[0], "/") || f[0] == "add-on") {
+			key = f[0]
+		}
+		lines = append(lines, line{key, l})
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].key != "" && lines[j].key != "" && lines[i].key < lines[j].key })
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.text)
+	}
+	return b.String()
 }
 
 func replaceAll(s string, repl map[string]string) string {
