@@ -48,7 +48,7 @@ func TestDocumentsMatchSchema(t *testing.T) {
 		{"disable", flow.Outcome{Command: "disable", Steps: []step.Report{{Name: "disassociate", Status: step.Unchanged, Details: &podidentity.DisassociationDetails{}}}, Result: flow.Result{}}},
 		{"status failing", flow.Outcome{Command: "status", Steps: []step.Report{{Name: "status", Status: step.Unchanged}},
 			Result: flow.StatusResult{Report: diagnose.Report{Findings: []diagnose.Finding{{Area: "cluster", Severity: diagnose.Error, Message: "m", Fix: "f"}}}},
-			Err: fail.Verifyf("fix", "1 problem")}},
+			Err:    fail.Verifyf("fix", "1 problem")}},
 		{"verify", flow.Outcome{Command: "verify", Result: diagnose.Verdict{Namespace: "n", ServiceAccount: "s", Pods: []diagnose.PodVerdict{{Name: "p", OK: true}}}}},
 		{"apply", flow.Outcome{Command: "apply", Result: flow.ApplyResult{File: "f", Entries: []flow.ApplyEntry{{EntryReport: flow.EntryReport{Namespace: "n", ServiceAccount: "s", Result: step.Unchanged, Steps: steps[2:]}, Role: "r", Association: "exists", Restart: "not needed"}}}}},
 		{"migrate", flow.Outcome{Command: "migrate", DryRun: true, Result: flow.MigrateResult{ServiceAccounts: []flow.SAResult{{Namespace: "n", ServiceAccount: "s", RoleArn: "arn", Status: "planned", Steps: steps[2:3]}}, Summary: flow.MigrateSummary{Total: 1, Planned: 1}}}},
