@@ -31,6 +31,9 @@ type Options struct {
 
 	// verify-role
 	Role   string // name or ARN; "" = discover
+	// RoleSource says who named Role when it was not --role (migrate: the
+	// IRSA annotation).
+	RoleSource string
 	Fix    bool
 	Expect []string
 
@@ -148,6 +151,9 @@ func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
 	r, err := podidentity.ResolveRole(ctx, c.IAM(), c.EKS(), f.opts.Role, f.sess.Cluster, f.opts.Namespace, f.opts.ServiceAccount)
 	if err != nil {
 		return r, err
+	}
+	if f.opts.RoleSource != "" && r.Source == podidentity.RoleFromFlag {
+		r.Source = f.opts.RoleSource
 	}
 	f.role = &r
 	return r, nil

@@ -10,7 +10,6 @@ import (
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/irsa"
 	"github.com/podid/podid/internal/kube"
-	"github.com/podid/podid/internal/podidentity"
 	"github.com/podid/podid/internal/step"
 	"github.com/podid/podid/internal/trust"
 	"github.com/podid/podid/internal/validate"
@@ -135,23 +134,16 @@ func migrateSteps(sess *Session, c irsa.Candidate, o MigrateOptions) ([]step.Ste
 		return nil, fail.Verifyf(fmt.Sprintf("Pod Identity needs a role in the cluster's account %s; create one (podid role create --ns %s --sa %s) and chain to %s with podid enable --target-role-arn", sess.Cluster.Account, c.Namespace, c.ServiceAccount, c.RoleArn),
 			"service account %s/%s: role %s is in account %s, not the cluster's account %s", c.Namespace, c.ServiceAccount, c.RoleArn, arn.Account, sess.Cluster.Account)
 	}
-	iamc, eksc, kc := sess.AWS.IAM(), sess.AWS.EKS(), sess.Kube.Client
-	vr, err := podidentity.NewVerifyRole(iamc, iamc, podidentity.VerifyRoleOptions{
-		Role:    podidentity.RoleRef{Name: arn.Name, Arn: c.RoleArn, Source: "irsa annotation"},
-		Cluster: sess.Cluster, Namespace: c.Namespace, ServiceAccount: c.ServiceAccount, Fix: true,
-	})
+	iamc, kc := sess.AWS.IAM(), sess.Kube.Client
+	// The same verify-role (with --fix), associate and propagation as
+	// enable's, for the annotation's role.
+	fl, err := New(Options{Target: Target{Namespace: c.Namespace, ServiceAccount: c.ServiceAccount}, Role: c.RoleArn, RoleSource: "irsa annotation", Fix: true}, true)
 	if err != nil {
 		return nil, err
 	}
-	assoc, err := podidentity.NewAssociation(eksc, podidentity.AssociationOptions{
-		Cluster: sess.Cluster.Name, Namespace: c.Namespace, ServiceAccount: c.ServiceAccount, RoleArn: c.RoleArn,
-	})
-	if err != nil {
-		return nil, err
-	}
+	fl.bind(sess)
 	steps := []step.Step{
-		vr, assoc,
-		&workload.Propagation{Client: kc, Namespace: c.Namespace, ServiceAccount: c.ServiceAccount},
+		fl.Role(), fl.Associate(), fl.Propagation(false),
 		&workload.Reroll{
 			Client: kc, Namespace: c.Namespace, ServiceAccount: c.ServiceAccount,
 			Problems:      PodProblems,

@@ -134,17 +134,20 @@ func (w *World) PodidCfg(t testing.TB, cfg aws.Config, args ...string) Result {
 	return r
 }
 
-// JSONOutput reports whether args ask for -o json.
+// JSONOutput reports whether args ask for -o json (the last -o wins).
 func JSONOutput(args []string) bool {
+	out := ""
 	for i, a := range args {
 		switch {
-		case a == "-ojson", a == "-o=json", a == "--output=json":
-			return true
-		case (a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == "json":
-			return true
+		case strings.HasPrefix(a, "--output="):
+			out = strings.TrimPrefix(a, "--output=")
+		case strings.HasPrefix(a, "-o=") || strings.HasPrefix(a, "-o") && len(a) > 2 && !strings.HasPrefix(a, "--"):
+			out = strings.TrimPrefix(strings.TrimPrefix(a, "-o"), "=")
+		case (a == "-o" || a == "--output") && i+1 < len(args):
+			out = args[i+1]
 		}
 	}
-	return false
+	return out == "json"
 }
 
 // Target is --ns/--sa of the world's namespace.
