@@ -30,12 +30,12 @@ type Options struct {
 	AddonVersion string
 
 	// verify-role
-	Role   string // name or ARN; "" = discover
+	Role string // name or ARN; "" = discover
 	// RoleSource says who named Role when it was not --role (migrate: the
 	// IRSA annotation).
 	RoleSource string
-	Fix    bool
-	Expect []string
+	Fix        bool
+	Expect     []string
 
 	// associate
 	Update bool

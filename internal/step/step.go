@@ -43,7 +43,6 @@ type Result struct {
 	Details  Details // the step's typed result; nil keeps the plan's details
 }
 
-
 // Progress receives what a step is waiting for, for live status lines.
 type Progress interface {
 	Waiting(what string)
