@@ -12,6 +12,9 @@ import (
 // AddAgentFlags registers install-agent's flags.
 func AddAgentFlags(cmd *cobra.Command, o *flow.Options) {
 	cmd.Flags().StringVar(&o.AddonVersion, "addon-version", "", "pin the eks-pod-identity-agent add-on version (default: the default version for the cluster's Kubernetes version)")
+	cmd.Flags().StringVar(&o.ResolveConflicts, "resolve-conflicts", "", "what EKS does with fields of the agent's resources that another install or an edit changed: "+
+		"overwrite (take the add-on's values), preserve (keep them; updates only) or none (fail; the default). "+
+		"Given, it also updates an add-on that is UPDATE_FAILED or DEGRADED")
 }
 
 // AddRoleFlags registers verify-role's flags.

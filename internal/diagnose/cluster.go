@@ -46,6 +46,7 @@ type AgentInfo struct {
 	Eligible   []string  `json:"eligible"`
 	Missing    []NodeGap `json:"missing,omitempty"`
 	Ineligible []NodeGap `json:"ineligible,omitempty"`
+	BuiltIn    []string  `json:"builtIn,omitempty"` // EKS Auto Mode nodes: the agent is built in
 }
 
 // NodeRoleInfo is a managed node group's role and whether it lets the agent
@@ -71,9 +72,38 @@ func checkCluster(r *Report, o Options) {
 	} else {
 		r.add(AreaCluster, OK, "", "cluster %s: Kubernetes %s (platform %s) supports EKS Pod Identity", c.Name, c.Version, c.PlatformVersion)
 	}
-	if c.AutoMode {
-		r.add(AreaCluster, OK, "", "cluster %s uses EKS Auto Mode: the Pod Identity Agent is built into its nodes (no add-on, no DaemonSet)", c.Name)
+}
+
+// checkAutoMode reads the agent's status on an EKS Auto Mode cluster and
+// reports autoOnly when every node is an Auto Mode node (the agent is built
+// into them: no add-on, no DaemonSet needed). Other nodes of such a cluster
+// (managed node groups, self-managed nodes) still need the add-on and its
+// DaemonSet. st is the status read (nil when the cluster is not in Auto
+// Mode).
+func checkAutoMode(ctx context.Context, r *Report, d Deps, o Options) (autoOnly bool, st *kube.AgentStatus, err error) {
+	c := o.Cluster
+	if !c.AutoMode {
+		return false, nil, nil
 	}
+	got, err := kube.GetAgentStatus(ctx, d.Kube)
+	if err != nil {
+		return false, nil, err
+	}
+	if len(got.Eligible) == 0 {
+		r.add(AreaCluster, OK, "", "cluster %s uses EKS Auto Mode and its %d %s Auto Mode: the Pod Identity Agent is built in (no add-on, no DaemonSet)",
+			c.Name, len(got.BuiltIn), plural(len(got.BuiltIn), "node is", "nodes are"))
+		return true, &got, nil
+	}
+	r.add(AreaCluster, OK, "", "cluster %s uses EKS Auto Mode, but %d %s not Auto Mode (%s): %s the eks-pod-identity-agent add-on and its DaemonSet",
+		c.Name, len(got.Eligible), plural(len(got.Eligible), "node is", "nodes are"), strings.Join(got.Eligible, ", "), plural(len(got.Eligible), "it needs", "they need"))
+	return false, &got, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func installAgentFix(c podidentity.ClusterInfo) string {
@@ -82,15 +112,16 @@ func installAgentFix(c podidentity.ClusterInfo) string {
 
 func checkAddon(ctx context.Context, r *Report, d Deps, o Options) error {
 	c := o.Cluster
-	if c.AutoMode {
-		return nil
-	}
 	name := podidentity.AgentAddonName
 	out, err := d.EKS.DescribeAddon(ctx, &eks.DescribeAddonInput{ClusterName: aws.String(c.Name), AddonName: aws.String(name)})
 	var nf *ekstypes.ResourceNotFoundException
 	if errors.As(err, &nf) {
 		r.Addon = &AddonInfo{}
-		r.add(AreaAddon, Error, installAgentFix(c), "add-on %s is not installed on cluster %s: no pod can get Pod Identity credentials", name, c.Name)
+		who := "no pod"
+		if c.AutoMode {
+			who = "no pod outside the Auto Mode nodes"
+		}
+		r.add(AreaAddon, Error, installAgentFix(c), "add-on %s is not installed on cluster %s: %s can get Pod Identity credentials", name, c.Name, who)
 		return nil
 	}
 	if err != nil {
@@ -100,15 +131,10 @@ func checkAddon(ctx context.Context, r *Report, d Deps, o Options) error {
 	info := &AddonInfo{Installed: true, Status: string(a.Status), Version: aws.ToString(a.AddonVersion)}
 	if a.Health != nil {
 		for _, h := range a.Health.Issues {
-			s := string(h.Code) + ": " + aws.ToString(h.Message)
-			if len(h.ResourceIds) > 0 {
-				s += " (" + strings.Join(h.ResourceIds, ", ") + ")"
-			}
-			info.HealthIssues = append(info.HealthIssues, s)
+			info.HealthIssues = append(info.HealthIssues, podidentity.FormatAddonIssue(h))
 		}
 	}
 	r.Addon = info
-	describe := fmt.Sprintf("aws eks describe-addon --cluster-name %s --addon-name %s", c.Name, name)
 	switch a.Status {
 	case ekstypes.AddonStatusActive:
 		r.add(AreaAddon, OK, "", "add-on %s %s is ACTIVE", name, info.Version)
@@ -120,7 +146,7 @@ func checkAddon(ctx context.Context, r *Report, d Deps, o Options) error {
 		if len(info.HealthIssues) > 0 {
 			msg += ": " + strings.Join(info.HealthIssues, "; ")
 		}
-		fix := fmt.Sprintf("fix the health issues (%s), then update the add-on: aws eks update-addon --cluster-name %s --addon-name %s --resolve-conflicts OVERWRITE", describe, c.Name, name)
+		fix := podidentity.AddonFix(c.Name, c.Region, a)
 		if a.Status == ekstypes.AddonStatusDeleting {
 			fix = fmt.Sprintf("wait for the deletion (aws eks wait addon-deleted --cluster-name %s --addon-name %s), then %s", c.Name, name, installAgentFix(c))
 		}
@@ -197,15 +223,19 @@ func versionNumbers(v string) []int {
 	return out
 }
 
-func checkAgent(ctx context.Context, r *Report, d Deps, o Options) (*kube.AgentStatus, error) {
-	if o.Cluster.AutoMode {
-		return nil, nil
+// checkAgent checks the agent DaemonSet's coverage; read is the status
+// already read (nil = read it).
+func checkAgent(ctx context.Context, r *Report, d Deps, o Options, read *kube.AgentStatus) (*kube.AgentStatus, error) {
+	var st kube.AgentStatus
+	if read != nil {
+		st = *read
+	} else {
+		var err error
+		if st, err = kube.GetAgentStatus(ctx, d.Kube); err != nil {
+			return nil, err
+		}
 	}
-	st, err := kube.GetAgentStatus(ctx, d.Kube)
-	if err != nil {
-		return nil, err
-	}
-	r.Agent = &AgentInfo{Found: st.Found, Summary: st.Summary(), Eligible: st.Eligible, Missing: gaps(st.Missing), Ineligible: gaps(st.Ineligible)}
+	r.Agent = &AgentInfo{Found: st.Found, Summary: st.Summary(), Eligible: st.Eligible, Missing: gaps(st.Missing), Ineligible: gaps(st.Ineligible), BuiltIn: st.BuiltIn}
 	if r.Agent.Eligible == nil {
 		r.Agent.Eligible = []string{}
 	}
@@ -232,14 +262,14 @@ func checkAgent(ctx context.Context, r *Report, d Deps, o Options) (*kube.AgentS
 		}
 		r.add(AreaAgent, OK, "", "%d nodes are not served by the agent: %s; pods scheduled there get no Pod Identity credentials", len(names), strings.Join(names, ", "))
 	}
+	if len(st.BuiltIn) > 0 && !o.Scoped() {
+		r.add(AreaAgent, OK, "", "%d EKS Auto Mode %s the agent built in: %s", len(st.BuiltIn), plural(len(st.BuiltIn), "node has", "nodes have"), strings.Join(st.BuiltIn, ", "))
+	}
 	return &st, nil
 }
 
 func checkNodeRoles(ctx context.Context, r *Report, d Deps, o Options) error {
 	c := o.Cluster
-	if c.AutoMode {
-		return nil
-	}
 	var groups []string
 	p := eks.NewListNodegroupsPaginator(d.EKS, &eks.ListNodegroupsInput{ClusterName: aws.String(c.Name)})
 	for p.HasMorePages() {

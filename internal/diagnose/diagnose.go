@@ -124,15 +124,22 @@ type Deps struct {
 func Status(ctx context.Context, d Deps, o Options) (Report, error) {
 	var r Report
 	checkCluster(&r, o)
-	if err := checkAddon(ctx, &r, d, o); err != nil {
-		return r, err
-	}
-	agent, err := checkAgent(ctx, &r, d, o)
+	// On an Auto Mode cluster whose nodes are all Auto Mode nodes, nothing
+	// of the agent add-on is needed; other nodes need it as anywhere.
+	autoOnly, agent, err := checkAutoMode(ctx, &r, d, o)
 	if err != nil {
 		return r, err
 	}
-	if err := checkNodeRoles(ctx, &r, d, o); err != nil {
-		return r, err
+	if !autoOnly {
+		if err := checkAddon(ctx, &r, d, o); err != nil {
+			return r, err
+		}
+		if _, err := checkAgent(ctx, &r, d, o, agent); err != nil {
+			return r, err
+		}
+		if err := checkNodeRoles(ctx, &r, d, o); err != nil {
+			return r, err
+		}
 	}
 	if !o.Scoped() {
 		if err := checkAssociations(ctx, &r, d, o); err != nil {
@@ -147,8 +154,16 @@ func Status(ctx context.Context, d Deps, o Options) (Report, error) {
 	if err := checkServiceAccount(ctx, &r, d, o); err != nil {
 		return r, err
 	}
-	if err := checkWorkloads(ctx, &r, d, o, assoc, agent); err != nil {
+	if err := checkWorkloads(ctx, &r, d, o, assoc); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// Count is "1 statement", "2 statements".
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

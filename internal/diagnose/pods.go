@@ -57,8 +57,13 @@ func effectiveAt(a *podidentity.AssociationInfo) time.Time {
 	return a.CreatedAt
 }
 
-func checkWorkloads(ctx context.Context, r *Report, d Deps, o Options, assoc *podidentity.AssociationInfo, agent *kube.AgentStatus) error {
-	matches, others, err := kube.FindWorkloads(ctx, d.Kube, o.Namespace, o.ServiceAccount, nil)
+// checkWorkloads reports the verdict `podid verify` gives (Verify), as
+// findings: one error per cause with its fix, a warning per distinct IRSA
+// or static-key warning, an ok line per CronJob with its next run, and an
+// ok line when every running pod passes. status and verify therefore agree
+// on the same state.
+func checkWorkloads(ctx context.Context, r *Report, d Deps, o Options, assoc *podidentity.AssociationInfo) error {
+	v, err := Verify(ctx, d.Kube, o.Namespace, o.ServiceAccount)
 	if err != nil {
 		if h := fail.HintOf(err); h != "" {
 			r.add(AreaWorkload, Error, h, "%v", err)
@@ -66,103 +71,49 @@ func checkWorkloads(ctx context.Context, r *Report, d Deps, o Options, assoc *po
 		}
 		return err
 	}
-	if len(matches) == 0 {
-		err := kube.NoWorkloadsError(o.Namespace, o.ServiceAccount, others)
-		r.add(AreaWorkload, Warn, fail.HintOf(err), "%v", err)
-		return nil
-	}
-	gapOf := nodeGaps(agent)
+	v.group(o.flags())
 	since := effectiveAt(assoc)
-	restartFix := fmt.Sprintf("podid restart %s", o.flags())
-	if assoc == nil {
-		restartFix = fmt.Sprintf("create the association first, then restart: podid enable %s", o.flags())
+	warned := map[string][]string{}
+	var warnings []string
+	for _, p := range v.Pods {
+		pi := PodInfo{Workload: p.Owner, Name: p.Name, Node: p.Node, Created: p.created, Injected: len(p.missing) == 0, Problems: p.Problems}
+		// creationTimestamp has one-second resolution: a pod created in
+		// the same second as the association is not "before" it.
+		pi.CreatedBeforeAssociation = !since.IsZero() && p.created.Before(since.Truncate(time.Second))
+		r.Pods = append(r.Pods, pi)
+		for _, w := range p.warnings {
+			if warned[w] == nil {
+				warnings = append(warnings, w)
+			}
+			warned[w] = append(warned[w], p.Name)
+		}
 	}
-	for _, w := range matches {
-		pods, _, err := kube.CurrentPods(ctx, d.Kube, w)
+	if len(v.Pods) == 0 && len(v.CronJobs) == 0 {
+		_, others, err := kube.FindWorkloads(ctx, d.Kube, o.Namespace, o.ServiceAccount, nil)
 		if err != nil {
-			r.add(AreaWorkload, Warn, fmt.Sprintf("kubectl -n %s rollout status %s", o.Namespace, w.Ref()), "%s: %v", w.Ref(), err)
-			continue
+			return err
 		}
-		var notInjected, offNode, pending []string
-		var nodeFix string
-		for i := range pods {
-			p := &pods[i]
-			in := kube.CheckInjection(p)
-			pi := PodInfo{Workload: w.Ref(), Name: p.Name, Node: p.Spec.NodeName, Created: p.CreationTimestamp.UTC(), Injected: in.Injected()}
-			// creationTimestamp has one-second resolution: a pod created in
-			// the same second as the association is not "before" it.
-			pi.CreatedBeforeAssociation = !since.IsZero() && p.CreationTimestamp.Time.Before(since.Truncate(time.Second))
-			if !pi.Injected {
-				pi.Problems = append(pi.Problems, "no Pod Identity injection: "+strings.Join(in.Missing, ", "))
-				name := p.Name
-				if pi.CreatedBeforeAssociation {
-					name += " (created before the association changed at " + since.UTC().Format(time.RFC3339) + ")"
-				}
-				notInjected = append(notInjected, name)
-			}
-			for _, wmsg := range in.Warnings {
-				r.add(AreaWorkload, Warn, restartFix, "%s: pod %s: %s", w.Ref(), p.Name, wmsg)
-			}
-			switch g, ok := gapOf[p.Spec.NodeName]; {
-			case p.Spec.NodeName == "":
-				pending = append(pending, p.Name)
-				pi.Problems = append(pi.Problems, "not scheduled on a node yet")
-			case ok:
-				offNode = append(offNode, fmt.Sprintf("pod %s on node %s: %s", p.Name, p.Spec.NodeName, g.reason))
-				pi.Problems = append(pi.Problems, fmt.Sprintf("node %s: %s", p.Spec.NodeName, g.reason))
-				if nodeFix == "" || g.ineligible {
-					nodeFix = g.fix
-				}
-			}
-			r.Pods = append(r.Pods, pi)
+		r.add(AreaWorkload, Error, fail.HintOf(kube.NoWorkloadsError(o.Namespace, o.ServiceAccount, others)), "%s", v.Summary())
+	}
+	for _, c := range v.Causes {
+		fix := c.Fix
+		if assoc == nil && strings.HasPrefix(fix, "podid restart") {
+			fix = fmt.Sprintf("create the association first, then restart: podid enable %s", o.flags())
 		}
-		if len(notInjected) > 0 {
-			msg := fmt.Sprintf("%s: %d of %d pods lack the Pod Identity injection: %s", w.Ref(), len(notInjected), len(pods), strings.Join(notInjected, ", "))
-			if assoc == nil {
-				msg += " (there is no association)"
-			}
-			r.add(AreaWorkload, Error, restartFix, "%s", msg)
-		}
-		if len(offNode) > 0 {
-			r.add(AreaWorkload, Error, nodeFix, "%s: %s", w.Ref(), strings.Join(offNode, "; "))
-		}
-		if len(pending) > 0 {
-			r.add(AreaWorkload, Warn, fmt.Sprintf("kubectl -n %s describe pod %s", o.Namespace, pending[0]), "%s: pods not scheduled yet: %s", w.Ref(), strings.Join(pending, ", "))
-		}
-		if len(notInjected) == 0 && len(offNode) == 0 && len(pending) == 0 {
-			if len(pods) == 0 {
-				r.add(AreaWorkload, Warn, fmt.Sprintf("kubectl -n %s get %s", o.Namespace, w.Ref()), "%s has no running pods", w.Ref())
-			} else {
-				r.add(AreaWorkload, OK, "", "%s: all %d pods have the Pod Identity injection and a ready agent on their node", w.Ref(), len(pods))
-			}
-		}
+		c.Fix = fix
+		r.add(AreaWorkload, Error, fix, "%s", strings.TrimSuffix(c.Line(), "; fix: "+fix))
+	}
+	for _, w := range warnings {
+		r.add(AreaWorkload, Warn, fmt.Sprintf("podid restart %s", o.flags()), "%s: %s", podList(warned[w]), w)
+	}
+	for _, c := range v.CronJobs {
+		r.add(AreaWorkload, OK, "", "%s", c.Note)
+	}
+	if len(v.Pods) > 0 && len(v.Bad()) == 0 {
+		r.add(AreaWorkload, OK, "", "%s", v.Summary())
 	}
 	sort.SliceStable(r.Pods, func(i, j int) bool {
 		return r.Pods[i].Workload+"/"+r.Pods[i].Name < r.Pods[j].Workload+"/"+r.Pods[j].Name
 	})
 	return nil
-}
-
-type nodeGap struct {
-	reason     string
-	fix        string
-	ineligible bool
-}
-
-// nodeGaps maps each node that cannot serve Pod Identity to why and what to
-// do. agent is nil in Auto Mode (every node serves it).
-func nodeGaps(agent *kube.AgentStatus) map[string]nodeGap {
-	out := map[string]nodeGap{}
-	if agent == nil {
-		return out
-	}
-	for _, g := range agent.Missing {
-		out[g.Node] = nodeGap{reason: "no ready agent pod (" + g.Reason + ")",
-			fix: fmt.Sprintf("inspect the agent: kubectl -n %s get pods -l %s -o wide --field-selector spec.nodeName=%s", kube.AgentNamespace, kube.AgentPodLabel, g.Node)}
-	}
-	for _, g := range agent.Ineligible {
-		out[g.Node] = nodeGap{reason: "not served by the Pod Identity Agent: " + g.Reason, ineligible: true,
-			fix: "run the workload on EC2 Linux nodes (a nodeSelector or node affinity that excludes eks.amazonaws.com/compute-type fargate/hybrid and non-linux nodes), or keep IRSA for these pods"}
-	}
-	return out
 }

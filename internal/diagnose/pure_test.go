@@ -3,6 +3,7 @@ package diagnose
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -141,10 +142,17 @@ func TestEvaluate(t *testing.T) {
 
 func TestVerdictError(t *testing.T) {
 	t.Parallel()
-	v := Verdict{Namespace: "ns", ServiceAccount: "sa", Pods: []PodVerdict{{Name: "p1", Problems: []string{"no agent pod on node n"}}, {Name: "p2", OK: true}}}
+	nodes := []corev1.Node{node("ec2-a", nil), node("ec2-c", nil)}
+	agents := []corev1.Pod{agentPod("ec2-a", true)}
+	v := Evaluate("ns", "sa", []corev1.Pod{injected("p1", "sa", "ec2-c"), injected("p2", "sa", "ec2-a")}, nodes, agents)
 	err := VerdictError("c", v, nil)
-	if got := err.Error(); got != "1 of 2 running pods of ns/sa are not ready for Pod Identity: pod p1: no agent pod on node n" {
-		t.Errorf("error: %s", got)
+	want := "1 of 2 running pods of ns/sa is not ready for Pod Identity:\n" +
+		"  no agent pod on node ec2-c: pod p1 runs there; fix: inspect the agent: kubectl -n kube-system get pods -l app.kubernetes.io/name=eks-pod-identity-agent -o wide --field-selector spec.nodeName=ec2-c"
+	if got := err.Error(); got != want {
+		t.Errorf("error:\n%s\nwant:\n%s", got, want)
+	}
+	if h := fail.HintOf(err); strings.Contains(h, "podid restart") {
+		t.Errorf("hint %q offers a restart, which does not help a missing agent", h)
 	}
 	if code := fail.ExitCode(err); code != 3 {
 		t.Errorf("exit code %d, want 3", code)
@@ -154,5 +162,60 @@ func TestVerdictError(t *testing.T) {
 	}
 	if code := fail.ExitCode(VerdictError("c", v, fmt.Errorf("wait: %w", context.Canceled))); code != 130 {
 		t.Errorf("interrupted: exit code %d, want 130", code)
+	}
+}
+
+// Bad pods are grouped by cause, one line each with the fix that works for
+// them: a restart for a Deployment's pods, delete-and-recreate for a pod
+// without a controller (and then the hint does not offer a restart).
+func TestVerdictGroupsByOwner(t *testing.T) {
+	t.Parallel()
+	nodes := []corev1.Node{node("ec2-a", nil)}
+	agents := []corev1.Pod{agentPod("ec2-a", true)}
+	v := Evaluate("ns", "sa", []corev1.Pod{bare("app-1", "sa", "ec2-a"), bare("app-2", "sa", "ec2-a"), bare("debug", "sa", "ec2-a")}, nodes, agents)
+	v.owners = map[string]kube.Owner{
+		"app-1": {Kind: kube.KindDeployment, Name: "app", Restartable: true},
+		"app-2": {Kind: kube.KindDeployment, Name: "app", Restartable: true},
+		"debug": {Cause: "no controller", Fix: "delete and create it again from its manifest", DeletePods: true},
+	}
+	for i := range v.Pods {
+		v.Pods[i].Owner = v.owners[v.Pods[i].Name].Ref()
+	}
+	err := VerdictError("c", v, nil)
+	want := "3 of 3 running pods of ns/sa are not ready for Pod Identity:\n" +
+		"  deployment/app: pods app-1, app-2 lack the Pod Identity injection; fix: podid restart --cluster c --ns ns --sa sa\n" +
+		"  no controller: pod debug lacks the Pod Identity injection; fix: delete and create it again from its manifest: kubectl -n ns delete pod debug"
+	if got := err.Error(); got != want {
+		t.Errorf("error:\n%s\nwant:\n%s", got, want)
+	}
+	if h := fail.HintOf(err); !strings.Contains(h, "podid restart --cluster c") {
+		t.Errorf("hint %q: want the restart for deployment/app", h)
+	}
+
+	only := Evaluate("ns", "sa", []corev1.Pod{bare("debug", "sa", "ec2-a")}, nodes, agents)
+	only.owners = map[string]kube.Owner{"debug": v.owners["debug"]}
+	err = VerdictError("c", only, nil)
+	if h := fail.HintOf(err); strings.Contains(h, "restart") {
+		t.Errorf("hint %q offers a restart for a pod without a controller", h)
+	}
+	if fail.ExitCode(err) != 3 {
+		t.Errorf("exit %d, want 3", fail.ExitCode(err))
+	}
+}
+
+// A service account used only by a CronJob with no running pod passes, and
+// says when the next run is.
+func TestVerdictCronJobOnly(t *testing.T) {
+	t.Parallel()
+	v := Verdict{Namespace: "ns", ServiceAccount: "sa", Pods: []PodVerdict{},
+		CronJobs: []CronJobRun{{Name: "nightly", Note: "cronjob/nightly: its next run (at 2026-12-03T03:00:00Z) gets Pod Identity credentials"}}}
+	if !v.OK() {
+		t.Errorf("a CronJob-only service account fails the verdict: %s", v.Summary())
+	}
+	if s := v.Summary(); !strings.Contains(s, "at 2026-12-03T03:00:00Z") {
+		t.Errorf("summary %q lacks the next run", s)
+	}
+	if (Verdict{Namespace: "ns", ServiceAccount: "sa"}).OK() {
+		t.Errorf("no pod and no CronJob passes")
 	}
 }

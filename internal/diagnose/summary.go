@@ -20,9 +20,9 @@ func (r Report) Summary(o Options) string {
 			s = fmt.Sprintf("Pod Identity is ready on %s", o.Scope())
 		}
 		if warns > 0 {
-			s += fmt.Sprintf(" (%d warning(s))", warns)
+			s += " (" + Count(warns, "warning", "warnings") + ")"
 		}
 		return s
 	}
-	return fmt.Sprintf("%d problem(s), %d warning(s) for %s", errs, warns, o.Scope())
+	return fmt.Sprintf("%s, %s for %s", Count(errs, "problem", "problems"), Count(warns, "warning", "warnings"), o.Scope())
 }

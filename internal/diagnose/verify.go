@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,17 +24,76 @@ import (
 type PodVerdict struct {
 	Name     string   `json:"name"`
 	Node     string   `json:"node,omitempty"`
+	Owner    string   `json:"owner,omitempty"` // kind/name of what answers for it; empty: no controller
 	OK       bool     `json:"ok"`
 	Problems []string `json:"problems,omitempty"`
+
+	ownerRef  string   // the controller as the pod names it, before Owners
+	missing   []string // parts of the injection it lacks
+	nodeCause string   // its node's problem, a group heading
+	nodeFix   string
+	created   time.Time
+	warnings  []string // IRSA variables or static keys (kube.Injection.Warnings)
 }
 
-// Verdict is the post-condition of `podid verify`: every running pod of
-// the service account has the Pod Identity injection and a ready agent on
-// its node.
+// Verdict is the post-condition `podid verify` checks and `podid status`
+// reports: every running pod of the service account has the Pod Identity
+// injection and a ready agent on its node. A service account whose only
+// users are CronJobs with no running pod passes: their next run gets
+// credentials.
 type Verdict struct {
 	Namespace      string       `json:"namespace"`
 	ServiceAccount string       `json:"serviceAccount"`
 	Pods           []PodVerdict `json:"pods"`
+	CronJobs       []CronJobRun `json:"cronJobs,omitempty"`
+	Causes         []Cause      `json:"causes,omitempty"`
+	owners         map[string]kube.Owner
+}
+
+// CronJobRun is a CronJob of the service account and its next run.
+type CronJobRun struct {
+	Name     string    `json:"name"`
+	Schedule string    `json:"schedule"`
+	TimeZone string    `json:"timeZone,omitempty"`
+	NextRun  time.Time `json:"nextRun,omitzero"`
+	Note     string    `json:"note"`
+}
+
+// Cause is one reason pods fail the verdict, with the pods it applies to and
+// the fix that works for them: one line of output each.
+type Cause struct {
+	Cause   string   `json:"cause"`
+	Pods    []string `json:"pods"`
+	Problem string   `json:"problem"`
+	Fix     string   `json:"fix"`
+}
+
+// Line is the cause as one line: "deployment/carts: pods a, b lack the Pod
+// Identity injection; fix: podid restart …".
+func (c Cause) Line() string {
+	verb := c.Problem
+	if len(c.Pods) == 1 {
+		verb = singular(verb)
+	}
+	return fmt.Sprintf("%s: %s %s; fix: %s", c.Cause, podList(c.Pods), verb, c.Fix)
+}
+
+// singular turns the plural verb of a problem ("lack …", "are …", "have …")
+// into its singular.
+func singular(p string) string {
+	for plural, one := range map[string]string{"lack ": "lacks ", "are ": "is ", "have ": "has ", "run ": "runs "} {
+		if rest, ok := strings.CutPrefix(p, plural); ok {
+			return one + rest
+		}
+	}
+	return p
+}
+
+func podList(names []string) string {
+	if len(names) == 1 {
+		return "pod " + names[0]
+	}
+	return "pods " + strings.Join(names, ", ")
 }
 
 // Bad returns the pods that fail the post-condition.
@@ -46,23 +107,90 @@ func (v Verdict) Bad() []PodVerdict {
 	return out
 }
 
-// OK reports the post-condition: at least one pod, and every pod passes.
-func (v Verdict) OK() bool { return len(v.Pods) > 0 && len(v.Bad()) == 0 }
+// OK reports the post-condition: every pod passes, and there is at least
+// one pod or one CronJob.
+func (v Verdict) OK() bool { return (len(v.Pods) > 0 || len(v.CronJobs) > 0) && len(v.Bad()) == 0 }
 
-// Summary is one line naming each bad pod and why.
+// group fills v.Causes from the bad pods: one cause per owner for pods
+// that lack the injection (its fix: podid restart when a restart replaces
+// them, else what does), one per node problem, one for pods not
+// scheduled. flags are podid's target flags for the restart fix.
+func (v *Verdict) group(flags string) {
+	v.Causes = nil
+	add := func(cause, problem, fix, pod string) {
+		for i := range v.Causes {
+			if v.Causes[i].Cause == cause && v.Causes[i].Problem == problem {
+				v.Causes[i].Pods = append(v.Causes[i].Pods, pod)
+				return
+			}
+		}
+		v.Causes = append(v.Causes, Cause{Cause: cause, Problem: problem, Fix: fix, Pods: []string{pod}})
+	}
+	deletes := map[int]bool{} // causes whose fix ends with the pods to delete
+	for _, p := range v.Bad() {
+		if len(p.missing) > 0 {
+			o, known := v.owners[p.Name]
+			switch {
+			case !known || o.Restartable:
+				cause := p.Owner
+				if cause == "" {
+					cause = p.ownerRef
+				}
+				add(cause, "lack the Pod Identity injection", "podid restart "+flags, p.Name)
+			default:
+				add(o.Cause, "lack the Pod Identity injection", o.Fix, p.Name)
+				if o.DeletePods {
+					deletes[slices.IndexFunc(v.Causes, func(c Cause) bool { return c.Cause == o.Cause })] = true
+				}
+			}
+		}
+		switch {
+		case p.Node == "":
+			add("not scheduled on a node yet", "are pending", fmt.Sprintf("kubectl -n %s describe pod %s", v.Namespace, p.Name), p.Name)
+		case p.nodeCause != "":
+			add(p.nodeCause, "run there", p.nodeFix, p.Name)
+		}
+	}
+	for i := range deletes {
+		c := &v.Causes[i]
+		c.Fix = fmt.Sprintf("%s: kubectl -n %s delete pod %s", c.Fix, v.Namespace, strings.Join(c.Pods, " "))
+	}
+}
+
+// Summary is the verdict in short: one line when all is well, else a
+// heading and one line per cause.
 func (v Verdict) Summary() string {
 	if len(v.Pods) == 0 {
+		if len(v.CronJobs) > 0 {
+			notes := make([]string, 0, len(v.CronJobs))
+			for _, c := range v.CronJobs {
+				notes = append(notes, c.Note)
+			}
+			return fmt.Sprintf("no running pod uses service account %s/%s; %s", v.Namespace, v.ServiceAccount, strings.Join(notes, "; "))
+		}
 		return fmt.Sprintf("no running pod uses service account %s/%s", v.Namespace, v.ServiceAccount)
 	}
 	bad := v.Bad()
 	if len(bad) == 0 {
-		return fmt.Sprintf("all %d running pods of %s/%s have Pod Identity credentials and a ready agent on their node", len(v.Pods), v.Namespace, v.ServiceAccount)
+		all := fmt.Sprintf("all %d running pods", len(v.Pods))
+		if len(v.Pods) == 1 {
+			all = "the running pod"
+		}
+		return fmt.Sprintf("%s of %s/%s %s Pod Identity credentials and a ready agent on %s node", all, v.Namespace, v.ServiceAccount,
+			map[bool]string{true: "has", false: "have"}[len(v.Pods) == 1], map[bool]string{true: "its", false: "their"}[len(v.Pods) == 1])
 	}
-	parts := make([]string, 0, len(bad))
-	for _, p := range bad {
-		parts = append(parts, fmt.Sprintf("pod %s: %s", p.Name, strings.Join(p.Problems, "; ")))
+	causes := v.Causes
+	if causes == nil {
+		c := v
+		c.group(fmt.Sprintf("--ns %s --sa %s", v.Namespace, v.ServiceAccount))
+		causes = c.Causes
 	}
-	return fmt.Sprintf("%d of %d running pods of %s/%s are not ready for Pod Identity: %s", len(bad), len(v.Pods), v.Namespace, v.ServiceAccount, strings.Join(parts, "; "))
+	lines := make([]string, 0, len(causes))
+	for _, c := range causes {
+		lines = append(lines, "  "+c.Line())
+	}
+	return fmt.Sprintf("%d of %d running pods of %s/%s %s not ready for Pod Identity:\n%s", len(bad), len(v.Pods), v.Namespace, v.ServiceAccount,
+		map[bool]string{true: "is", false: "are"}[len(bad) == 1], strings.Join(lines, "\n"))
 }
 
 // podServiceAccount is the pod's service account ("default" when unset).
@@ -71,11 +199,6 @@ func podServiceAccount(p *corev1.Pod) string {
 		return "default"
 	}
 	return p.Spec.ServiceAccountName
-}
-
-// running reports a pod that is not terminating and has not finished.
-func running(p *corev1.Pod) bool {
-	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }
 
 // Evaluate is Verify's pure part: pods are the namespace's pods (filtered
@@ -101,29 +224,40 @@ func Evaluate(ns, sa string, pods []corev1.Pod, nodes []corev1.Node, agentPods [
 	}
 	for i := range pods {
 		p := &pods[i]
-		if p.Namespace != ns || podServiceAccount(p) != sa || !running(p) {
+		if p.Namespace != ns || podServiceAccount(p) != sa || !kube.PodRunning(p) {
 			continue
 		}
-		pv := PodVerdict{Name: p.Name, Node: p.Spec.NodeName}
-		if in := kube.CheckInjection(p); !in.Injected() {
+		pv := PodVerdict{Name: p.Name, Node: p.Spec.NodeName, created: p.CreationTimestamp.UTC()}
+		if ref := metav1.GetControllerOf(p); ref != nil {
+			pv.ownerRef = strings.ToLower(ref.Kind) + "/" + ref.Name
+		}
+		in := kube.CheckInjection(p)
+		pv.warnings = in.Warnings
+		if !in.Injected() {
+			pv.missing = in.Missing
 			pv.Problems = append(pv.Problems, "no Pod Identity injection ("+strings.Join(in.Missing, ", ")+")")
 		}
 		switch n := nodeByName[p.Spec.NodeName]; {
 		case p.Spec.NodeName == "":
 			pv.Problems = append(pv.Problems, "not scheduled on a node yet")
 		case n == nil:
-			pv.Problems = append(pv.Problems, fmt.Sprintf("node %s not found", p.Spec.NodeName))
+			pv.nodeCause, pv.nodeFix = fmt.Sprintf("node %s not found", p.Spec.NodeName), fmt.Sprintf("kubectl -n %s describe pod %s", ns, p.Name)
+			pv.Problems = append(pv.Problems, pv.nodeCause)
 		case n.Labels["eks.amazonaws.com/compute-type"] == "auto":
 			// EKS Auto Mode: the agent is built into the node.
 		default:
 			if ok, why := kube.EligibleNode(n); !ok {
-				pv.Problems = append(pv.Problems, fmt.Sprintf("node %s is not served by the agent: %s", n.Name, why))
+				pv.nodeCause = fmt.Sprintf("node %s is not served by the agent: %s", n.Name, why)
+				pv.nodeFix = ineligibleFix
 			} else if !agentReady[n.Name] {
+				pv.nodeCause = fmt.Sprintf("no agent pod on node %s", n.Name)
 				if agentSeen[n.Name] {
-					pv.Problems = append(pv.Problems, fmt.Sprintf("the agent pod on node %s is not ready", n.Name))
-				} else {
-					pv.Problems = append(pv.Problems, fmt.Sprintf("no agent pod on node %s", n.Name))
+					pv.nodeCause = fmt.Sprintf("the agent pod on node %s is not ready", n.Name)
 				}
+				pv.nodeFix = agentFix(n.Name)
+			}
+			if pv.nodeCause != "" {
+				pv.Problems = append(pv.Problems, pv.nodeCause)
 			}
 		}
 		pv.OK = len(pv.Problems) == 0
@@ -163,7 +297,43 @@ func Verify(ctx context.Context, client kubernetes.Interface, ns, sa string) (Ve
 	if err != nil {
 		return Verdict{}, fmt.Errorf("list agent pods in %s: %w", kube.AgentNamespace, err)
 	}
-	return Evaluate(ns, sa, pods.Items, nodes.Items, agents.Items), nil
+	v := Evaluate(ns, sa, pods.Items, nodes.Items, agents.Items)
+	if err := explain(ctx, client, &v, pods.Items, time.Now()); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// explain adds what Evaluate cannot see: the owner of each bad pod (whose
+// fix depends on it) and the service account's CronJobs with their next
+// run; then it groups the bad pods by cause (Verdict.Causes).
+func explain(ctx context.Context, client kubernetes.Interface, v *Verdict, pods []corev1.Pod, now time.Time) error {
+	cjs, err := kube.FindCronJobs(ctx, client, v.Namespace, v.ServiceAccount, now)
+	if err != nil {
+		return err
+	}
+	v.CronJobs = nil
+	for _, c := range cjs {
+		v.CronJobs = append(v.CronJobs, CronJobRun{Name: c.Name, Schedule: c.Schedule, TimeZone: c.TimeZone, NextRun: c.Next,
+			Note: fmt.Sprintf("%s: its next run (%s) gets Pod Identity credentials", c.Ref(), c.NextRunText())})
+	}
+	owners := &kube.Owners{Client: client, Now: now}
+	v.owners = map[string]kube.Owner{}
+	for i := range v.Pods {
+		pv := &v.Pods[i]
+		k := slices.IndexFunc(pods, func(p corev1.Pod) bool { return p.Name == pv.Name })
+		if k < 0 {
+			continue
+		}
+		o, err := owners.OwnerOf(ctx, &pods[k])
+		if err != nil {
+			return err
+		}
+		pv.Owner = o.Ref()
+		v.owners[pv.Name] = o
+	}
+	v.group(fmt.Sprintf("--ns %s --sa %s", v.Namespace, v.ServiceAccount))
+	return nil
 }
 
 // WaitVerified watches the namespace's pods, the nodes and the agent pods
@@ -233,6 +403,9 @@ func WaitVerified(ctx context.Context, client kubernetes.Interface, ns, sa strin
 			return v, fmt.Errorf("read agent pods from cache: %w", err)
 		}
 		v = Evaluate(ns, sa, deref(pods), deref(nodes), deref(agents))
+		if err := explain(ctx, client, &v, deref(pods), time.Now()); err != nil {
+			return v, err
+		}
 		if s := v.Summary(); s != last {
 			last = s
 			if onProgress != nil {
@@ -255,9 +428,21 @@ func deref[T any](ps []*T) []T {
 
 // VerdictError turns a failed verdict into podid's error: exit 3 when
 // checked once, exit 4 when --wait ran out (waitErr wraps the deadline).
+// The message has one line per cause with its fix; the hint names what
+// helps all of them.
 func VerdictError(cluster string, v Verdict, waitErr error) error {
 	flags := fmt.Sprintf("--cluster %s --ns %s --sa %s", cluster, v.Namespace, v.ServiceAccount)
-	hint := fmt.Sprintf("podid status %s shows why; podid restart %s restarts pods created before the association", flags, flags)
+	v.group(flags)
+	hint := fmt.Sprintf("podid status %s shows the rest of the setup", flags)
+	restart := false
+	for _, c := range v.Causes {
+		if strings.HasPrefix(c.Fix, "podid restart") {
+			restart = true
+		}
+	}
+	if restart {
+		hint = fmt.Sprintf("podid restart %s restarts the workloads whose pods were created before the association; %s", flags, hint)
+	}
 	if len(v.Pods) == 0 {
 		hint = fmt.Sprintf("check --ns/--sa (kubectl -n %s get pods -o custom-columns=NAME:.metadata.name,SA:.spec.serviceAccountName)", v.Namespace)
 	}
@@ -268,4 +453,10 @@ func VerdictError(cluster string, v Verdict, waitErr error) error {
 		return fail.New(fail.KindTimeout, hint+"; or raise --timeout", "%v; still missing: %s", waitErr, v.Summary())
 	}
 	return fail.Verifyf(hint, "%s", v.Summary())
+}
+
+const ineligibleFix = "run the workload on EC2 Linux nodes (a nodeSelector or node affinity that excludes eks.amazonaws.com/compute-type fargate/hybrid and non-linux nodes), or keep IRSA for these pods"
+
+func agentFix(node string) string {
+	return fmt.Sprintf("inspect the agent: kubectl -n %s get pods -l %s -o wide --field-selector spec.nodeName=%s", kube.AgentNamespace, kube.AgentPodLabel, node)
 }

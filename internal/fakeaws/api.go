@@ -83,8 +83,11 @@ type Faults struct {
 	ServerErrorRate float64       `json:"serverErrorRate"` // answered with a 5xx
 	Latency         time.Duration `json:"latency"`         // added to every answer
 	EKSRateLimit    float64       `json:"eksRateLimit"`    // EKS requests per second (token bucket, burst = limit); 0 = unlimited
-	Down            []string      `json:"down"`            // services ("eks", "eks-auth", "iam", "sts") that answer every call with 503
-	Seed            int64         `json:"seed"`            // random seed; 0 = time based
+	// EKSAuthRateLimit is EKS Auth's own rate (AssumeRoleForPodIdentity per
+	// second, token bucket, burst = limit); 0 = unlimited.
+	EKSAuthRateLimit float64  `json:"eksAuthRateLimit"`
+	Down             []string `json:"down"` // services ("eks", "eks-auth", "iam", "sts") that answer every call with 503
+	Seed             int64    `json:"seed"` // random seed; 0 = time based
 	// IAMPropagationDelay is how long a role created, or a trust policy
 	// changed, through the IAM API stays invisible to EKS and EKS Auth
 	// (IAM's eventual consistency; see iamprop.go). 0 = at once.
@@ -252,4 +255,6 @@ type AuditEntry struct {
 //
 // Added beyond the fixed list: Options.Logger, HealthIssue, AgentAddonName,
 // (s *Server) Identities(cluster) (identities in effect after propagation),
-// (s *Server) Faults(), (s *Server) State() StateSnapshot.
+// (s *Server) Faults(), (s *Server) State() StateSnapshot,
+// (s *Server) SetAddonConflicts / AddonConflicts (fields a self-managed
+// install owns, resolved by resolveConflicts).

@@ -19,6 +19,9 @@ type clusterState struct {
 	assocs  []*assocState          // creation order
 	tokens  map[string]*assocState // CreatePodIdentityAssociation tokens, kept after a delete
 	prop    *propagation
+	// conflicts: add-on → fields of its Kubernetes resources someone else
+	// owns with other values (SetAddonConflicts).
+	conflicts map[string][]string
 	// dying are deleted associations that still hold their key
 	// (Options.AssociationDeleteLag; eks_idempotency.go).
 	dying []dyingAssoc

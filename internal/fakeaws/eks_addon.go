@@ -327,6 +327,12 @@ func (s *Server) eksCreateAddon(_ context.Context, r *request) (any, string, *ap
 	if e := s.checkAddonInput(cs, name, &in); e != nil {
 		return nil, "", e
 	}
+	if str(in.ResolveConflicts) == resolvePreserve {
+		// PRESERVE keeps fields someone changed from the add-on's values;
+		// on a creation there is nothing of the add-on's to keep.
+		return nil, "", &apiError{status: 400, code: "InvalidParameterException", message: "Resolve conflicts option PRESERVE is not supported for operation CreateAddon",
+			extra: map[string]any{"clusterName": cs.seed.Name, "addonName": name}}
+	}
 	version := cat.defaultVersion(cs.seed.Version)
 	if in.AddonVersion != nil && *in.AddonVersion != "" {
 		version = *in.AddonVersion
@@ -350,7 +356,7 @@ func (s *Server) eksCreateAddon(_ context.Context, r *request) (any, string, *ap
 	}
 	cs.addons[name] = a
 	cs.rememberAddonTokenLocked(token, name, &in, a, now)
-	s.startAddonLifecycleLocked(cs.seed.Name, a, false)
+	s.startAddonLifecycleLocked(cs, a, false, str(in.ResolveConflicts))
 	return map[string]any{"addon": addonJSON(cs.seed.Name, a)}, cs.seed.Name + "/" + name, nil
 }
 
@@ -440,7 +446,7 @@ func (s *Server) eksUpdateAddon(_ context.Context, r *request) (any, string, *ap
 	a.gen++
 	a.pinned, a.healthManaged = false, false
 	a.status, a.issues, a.modified = addonUpdating, nil, now
-	s.startAddonLifecycleLocked(cs.seed.Name, a, true)
+	s.startAddonLifecycleLocked(cs, a, true, str(in.ResolveConflicts))
 	if params == nil {
 		params = []map[string]string{}
 	}
@@ -501,12 +507,72 @@ func (s *Server) spawnLocked(f func(ctx context.Context)) {
 	}()
 }
 
+// Values of resolveConflicts.
+const (
+	resolveNone      = "NONE"
+	resolveOverwrite = "OVERWRITE"
+	resolvePreserve  = "PRESERVE"
+)
+
+// SetAddonConflicts records that the cluster's Kubernetes resources of addon
+// hold fields with values other than the add-on's, owned by someone else
+// (a self-managed install, e.g. the Helm chart, or edits with kubectl), each
+// as EKS names it: `DaemonSet.apps eks-pod-identity-agent -
+// .spec.template.spec.tolerations`. No fields = no conflicts.
+//
+// As EKS documents resolveConflicts: a create or update with NONE (the
+// default) fails (CREATE_FAILED / UPDATE_FAILED) with a
+// ConfigurationConflict health issue listing the fields and changes
+// nothing; OVERWRITE replaces them with the add-on's values (the conflicts
+// are gone); PRESERVE, on an update only, keeps them (they stay conflicts
+// for the next update).
+func (s *Server) SetAddonConflicts(cluster, addon string, fields ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.clusters[cluster]
+	if cs == nil {
+		s.logger.Error("fakeaws: SetAddonConflicts on unknown cluster", "cluster", cluster)
+		return
+	}
+	if cs.conflicts == nil {
+		cs.conflicts = map[string][]string{}
+	}
+	cs.conflicts[addon] = append([]string(nil), fields...)
+}
+
+// AddonConflicts returns the conflicting fields SetAddonConflicts recorded
+// and no create or update has overwritten.
+func (s *Server) AddonConflicts(cluster, addon string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.clusters[cluster]; cs != nil {
+		return append([]string(nil), cs.conflicts[addon]...)
+	}
+	return nil
+}
+
+func conflictIssue(fields []string) HealthIssue {
+	return HealthIssue{Code: "ConfigurationConflict",
+		Message: "Conflicts found when trying to apply. Will not continue due to resolve conflicts mode. Conflicts:\n" + strings.Join(fields, "\n")}
+}
+
 // startAddonLifecycleLocked waits AddonDelay, applies the agent through the
-// backend and follows its health until ACTIVE or DEGRADED. s.mu must be held.
-func (s *Server) startAddonLifecycleLocked(cluster string, a *addonState, update bool) {
+// backend and follows its health until ACTIVE or DEGRADED; with conflicting
+// fields (SetAddonConflicts) it applies resolveConflicts first. s.mu must
+// be held.
+func (s *Server) startAddonLifecycleLocked(cs *clusterState, a *addonState, update bool, resolve string) {
 	gen := a.gen
+	cluster := cs.seed.Name
 	spec := AgentSpec{Cluster: cluster, Version: a.version, Configuration: a.config}
 	b, delay, timeout := s.opts.Backend, s.opts.AddonDelay, s.opts.AddonReadyTimeout
+	var conflicts []string
+	switch resolve {
+	case resolveOverwrite:
+		delete(cs.conflicts, a.name)
+	case resolvePreserve:
+	default:
+		conflicts = append(conflicts, cs.conflicts[a.name]...)
+	}
 	finish := func(status string, issues []HealthIssue) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -519,6 +585,14 @@ func (s *Server) startAddonLifecycleLocked(cluster string, a *addonState, update
 	}
 	s.spawnLocked(func(ctx context.Context) {
 		if !sleepCtx(ctx, delay) {
+			return
+		}
+		if len(conflicts) > 0 {
+			status := addonCreateFailed
+			if update {
+				status = addonUpdateFailed
+			}
+			finish(status, []HealthIssue{conflictIssue(conflicts)})
 			return
 		}
 		if b == nil || a.name != AgentAddonName {

@@ -708,3 +708,93 @@ func TestOtherRegionHasNoClusters(t *testing.T) {
 		t.Fatalf("from us-west-2: %v", err)
 	}
 }
+
+// resolveConflicts as EKS documents it: NONE fails on conflicting fields
+// and changes nothing, OVERWRITE takes them over, PRESERVE (update only)
+// keeps them; PRESERVE on a creation is refused.
+func TestAddonResolveConflicts(t *testing.T) {
+	t.Parallel()
+	b := &recordingBackend{}
+	c := start(t, Options{Backend: b, AddonDelay: 10 * time.Millisecond, AddonReadyTimeout: 5 * time.Second})
+	ctx := context.Background()
+	cluster, name := aws.String(testCluster), aws.String(AgentAddonName)
+	in := &eks.DescribeAddonInput{ClusterName: cluster, AddonName: name}
+	fields := []string{"DaemonSet.apps eks-pod-identity-agent - .spec.template.spec.tolerations",
+		`DaemonSet.apps eks-pod-identity-agent - .spec.template.spec.containers[name="eks-pod-identity-agent"].args`}
+	c.srv.SetAddonConflicts(testCluster, AgentAddonName, fields...)
+	waitStatus := func(want ekstypes.AddonStatus) *ekstypes.Addon {
+		t.Helper()
+		var a *ekstypes.Addon
+		eventually(t, 5*time.Second, "add-on "+string(want), func() bool {
+			out, err := c.eks.DescribeAddon(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a = out.Addon
+			return a.Status == want
+		})
+		return a
+	}
+	backendCalls := func() int { calls, _, _ := b.snapshot(); return len(calls) }
+
+	_, err := c.eks.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: cluster, AddonName: name, ResolveConflicts: ekstypes.ResolveConflictsPreserve})
+	var invalid *ekstypes.InvalidParameterException
+	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "Resolve conflicts option PRESERVE is not supported for operation CreateAddon") {
+		t.Fatalf("create with PRESERVE: %v", err)
+	}
+
+	// NONE (and no value at all) fails with the fields, applies nothing.
+	if _, err := c.eks.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: cluster, AddonName: name}); err != nil {
+		t.Fatal(err)
+	}
+	a := waitStatus(ekstypes.AddonStatusCreateFailed)
+	if len(a.Health.Issues) != 1 || a.Health.Issues[0].Code != ekstypes.AddonIssueCodeConfigurationConflict ||
+		!strings.Contains(aws.ToString(a.Health.Issues[0].Message), fields[0]) || !strings.Contains(aws.ToString(a.Health.Issues[0].Message), fields[1]) {
+		t.Errorf("issues %+v", a.Health.Issues)
+	}
+	if n := backendCalls(); n != 0 {
+		t.Errorf("a conflicting create applied the agent (%d backend calls)", n)
+	}
+	if _, err := c.eks.DeleteAddon(ctx, &eks.DeleteAddonInput{ClusterName: cluster, AddonName: name, Preserve: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "add-on deleted", func() bool {
+		_, err := c.eks.DescribeAddon(ctx, in)
+		var nf *ekstypes.ResourceNotFoundException
+		return errors.As(err, &nf)
+	})
+
+	// OVERWRITE takes the fields over.
+	if _, err := c.eks.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: cluster, AddonName: name, ResolveConflicts: ekstypes.ResolveConflictsOverwrite}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(ekstypes.AddonStatusActive)
+	if got := c.srv.AddonConflicts(testCluster, AgentAddonName); len(got) != 0 {
+		t.Errorf("conflicts after OVERWRITE: %v", got)
+	}
+
+	// Someone edits the DaemonSet again: an update with NONE fails, with
+	// PRESERVE succeeds and keeps the edits, with OVERWRITE takes them over.
+	c.srv.SetAddonConflicts(testCluster, AgentAddonName, fields[0])
+	update := func(rc ekstypes.ResolveConflicts) {
+		t.Helper()
+		if _, err := c.eks.UpdateAddon(ctx, &eks.UpdateAddonInput{ClusterName: cluster, AddonName: name, ResolveConflicts: rc}); err != nil {
+			t.Fatalf("update %s: %v", rc, err)
+		}
+	}
+	update(ekstypes.ResolveConflictsNone)
+	a = waitStatus(ekstypes.AddonStatusUpdateFailed)
+	if len(a.Health.Issues) != 1 || !strings.Contains(aws.ToString(a.Health.Issues[0].Message), fields[0]) {
+		t.Errorf("update NONE issues %+v", a.Health.Issues)
+	}
+	update(ekstypes.ResolveConflictsPreserve)
+	waitStatus(ekstypes.AddonStatusActive)
+	if got := c.srv.AddonConflicts(testCluster, AgentAddonName); len(got) != 1 {
+		t.Errorf("PRESERVE dropped the edited fields: %v", got)
+	}
+	update(ekstypes.ResolveConflictsOverwrite)
+	waitStatus(ekstypes.AddonStatusActive)
+	if got := c.srv.AddonConflicts(testCluster, AgentAddonName); len(got) != 0 {
+		t.Errorf("conflicts after OVERWRITE: %v", got)
+	}
+}

@@ -346,13 +346,12 @@ func (s *Server) exchange(ctx context.Context, r *request, cluster string, x *Ex
 }
 
 // roleSeenByEKSAuthLocked returns a role and its trust policy as STS sees
-// them when EKS Auth assumes it. s.mu must be held.
+// them when EKS Auth assumes it, after IAM propagation
+// (Faults.IAMPropagationDelay): a role created a moment ago does not exist
+// yet, and a trust changed a moment ago is still the old one. s.mu must be
+// held.
 func (s *Server) roleSeenByEKSAuthLocked(arn string) (*roleState, string, bool) {
-	role := s.roleByArn(arn)
-	if role == nil {
-		return nil, "", false
-	}
-	return role, role.trust, true
+	return s.roleSeenByServiceLocked(arn, time.Now())
 }
 
 // PodIdentityPrincipal is the service principal EKS Auth assumes roles as.

@@ -51,7 +51,7 @@ func Disable(t Target, dryRun bool) Job {
 		return []step.Step{
 			podidentity.NewDisassociation(sess.AWS.EKS(), sess.Cluster.Name, o.Namespace, o.ServiceAccount),
 			&workload.Depropagation{Client: sess.Kube.Client, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount},
-			&workload.Reroll{
+			&workload.Restart{
 				Client: sess.Kube.Client, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
 				Problems: func(p *corev1.Pod) []string {
 					_, parts := workload.InjectedAny(p)
@@ -134,7 +134,7 @@ func Status(t Target) Job {
 				sr.Message = rep.Summary(o)
 				if errs := rep.Errors(); len(errs) > 0 {
 					err = fail.Verifyf("fix each ✗ finding as its fix: line says, then run podid status again",
-						"%d problem(s) for %s: %s", len(errs), o.Scope(), errs[0].Message)
+						"%s for %s: %s", diagnose.Count(len(errs), "problem", "problems"), o.Scope(), errs[0].Message)
 				}
 			}
 			line.Done(sr)

@@ -14,6 +14,8 @@ import (
 	"context"
 	"fmt"
 
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/podidentity"
@@ -27,7 +29,8 @@ type Options struct {
 	Target
 
 	// install-agent
-	AddonVersion string
+	AddonVersion     string
+	ResolveConflicts string // --resolve-conflicts: overwrite, preserve, none or ""
 
 	// verify-role
 	Role string // name or ARN; "" = discover
@@ -58,6 +61,14 @@ type Flow struct {
 	role       *podidentity.RoleRef // resolved in verify-role's Check
 	assocMoved bool                 // the association changed role in this run
 	agent      *workload.Agent
+	// associating: this run has the associate step, so the association
+	// will have the flags' settings (target role, session tags).
+	associating bool
+	// verifying: this run has the verify-role step, which judges the
+	// request before associate changes anything.
+	verifying bool
+
+	resolveConflicts ekstypes.ResolveConflicts // parsed --resolve-conflicts
 }
 
 // New validates the options that need no API call and returns a Flow; bind
@@ -69,6 +80,11 @@ func New(opts Options, needTarget bool) (*Flow, error) {
 		}
 	}
 	f := &Flow{opts: opts}
+	rc, err := podidentity.ParseResolveConflicts(opts.ResolveConflicts)
+	if err != nil {
+		return nil, err
+	}
+	f.resolveConflicts = rc
 	if opts.TargetRoleArn != "" {
 		if _, err := validate.RoleArn(opts.TargetRoleArn); err != nil {
 			return nil, fail.Usagef("pass the ARN of the role to chain to, e.g. --target-role-arn arn:aws:iam::111122223333:role/carts-dynamo", "invalid --target-role-arn: %v", err)
@@ -97,15 +113,21 @@ func (f *Flow) bind(sess *Session) { f.sess = sess }
 // Agent is the install-agent step.
 func (f *Flow) Agent() step.Step {
 	f.agent = &workload.Agent{Client: f.sess.Kube.Client}
-	return podidentity.NewAgentAddon(f.sess.AWS.EKS(), f.agent, f.sess.Cluster, podidentity.AgentAddonOptions{Version: f.opts.AddonVersion})
+	return podidentity.NewAgentAddon(f.sess.AWS.EKS(), f.agent, f.sess.Cluster, podidentity.AgentAddonOptions{Version: f.opts.AddonVersion, ResolveConflicts: f.resolveConflicts})
 }
 
 // Role is the verify-role step; it resolves the role in its Check.
-func (f *Flow) Role() step.Step { return &roleStep{f: f} }
+func (f *Flow) Role() step.Step {
+	f.verifying = true
+	return &roleStep{f: f}
+}
 
 // Associate is the associate step; it uses the role verify-role resolved
 // (or resolves it itself when run alone).
-func (f *Flow) Associate() step.Step { return &assocStep{f: f} }
+func (f *Flow) Associate() step.Step {
+	f.associating = true
+	return &assocStep{f: f}
+}
 
 // Propagation is the step that proves the webhook injects the service
 // account. standalone adds the precondition that an association exists.
@@ -159,6 +181,23 @@ func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
 	return r, nil
 }
 
+// requestSettings sets the association settings that shape the request EKS
+// makes. With the associate step in this run they are the flags (already
+// in the arguments); verify-role alone takes the existing association's
+// target role and session tags (none: the defaults). The lookup is
+// answered from the run's cache of reads.
+func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool) error {
+	if f.associating {
+		return nil
+	}
+	a, err := podidentity.FindAssociation(ctx, f.sess.AWS.EKS(), f.sess.Cluster.Name, f.opts.Namespace, f.opts.ServiceAccount)
+	if err != nil || a == nil {
+		return err
+	}
+	*target, *noTags = a.TargetRoleArn, a.DisableSessionTags
+	return nil
+}
+
 type roleStep struct {
 	f     *Flow
 	inner *podidentity.VerifyRole
@@ -171,11 +210,15 @@ func (s *roleStep) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, err
 	}
-	iam := s.f.sess.AWS.IAM()
-	s.inner, err = podidentity.NewVerifyRole(iam, iam, podidentity.VerifyRoleOptions{
+	opts := podidentity.VerifyRoleOptions{
 		Role: role, Cluster: s.f.sess.Cluster, Namespace: s.f.opts.Namespace, ServiceAccount: s.f.opts.ServiceAccount,
-		TargetRoleArn: s.f.opts.TargetRoleArn, Fix: s.f.opts.Fix, Expect: s.f.expect,
-	})
+		TargetRoleArn: s.f.opts.TargetRoleArn, DisableSessionTags: s.f.opts.DisableSessionTags, Fix: s.f.opts.Fix, Expect: s.f.expect,
+	}
+	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags); err != nil {
+		return step.Plan{}, err
+	}
+	iam := s.f.sess.AWS.IAM()
+	s.inner, err = podidentity.NewVerifyRole(iam, iam, opts)
 	if err != nil {
 		return step.Plan{}, err
 	}
@@ -230,12 +273,37 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return p, err
 	}
+	if !p.Satisfied && !s.f.verifying {
+		// associate alone is about to create or change the association:
+		// refuse settings under which EKS would deny every pod (the same
+		// request model as verify-role; its full report is verify-role's).
+		if err := s.checkRequest(ctx, role); err != nil {
+			return step.Plan{}, err
+		}
+	}
 	p.Warnings = append(p.Warnings, warnings...)
 	if len(saChanges) > 0 {
 		p.Satisfied = false
 		p.Changes = append(saChanges, p.Changes...)
 	}
 	return p, nil
+}
+
+// checkRequest runs verify-role's check of the request EKS will make with
+// the association's new settings, without --fix and --expect.
+func (s *assocStep) checkRequest(ctx context.Context, role podidentity.RoleRef) error {
+	o := s.f.opts
+	iam := s.f.sess.AWS.IAM()
+	opts := podidentity.VerifyRoleOptions{
+		Role: role, Cluster: s.f.sess.Cluster, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
+		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags,
+	}
+	v, err := podidentity.NewVerifyRole(iam, nil, opts)
+	if err != nil {
+		return err
+	}
+	_, err = v.Check(ctx)
+	return err
 }
 
 func (s *assocStep) Apply(ctx context.Context, p step.Plan, progress step.Progress) (step.Result, error) {

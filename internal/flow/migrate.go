@@ -144,7 +144,7 @@ func migrateSteps(sess *Session, c irsa.Candidate, o MigrateOptions) ([]step.Ste
 	fl.bind(sess)
 	steps := []step.Step{
 		fl.Role(), fl.Associate(), fl.Propagation(false),
-		&workload.Reroll{
+		&workload.Restart{
 			Client: kc, Namespace: c.Namespace, ServiceAccount: c.ServiceAccount,
 			Problems:      PodProblems,
 			Want:          "have Pod Identity credentials and no IRSA variables",

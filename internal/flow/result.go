@@ -20,6 +20,9 @@ type Result struct {
 	Association *podidentity.AssociationInfo `json:"association,omitempty"`
 	Deleted     *podidentity.AssociationInfo `json:"deleted,omitempty"`
 	Pods        []workload.PodReport         `json:"pods,omitempty"`
+	// NotRestarted: the service account's pods the restart does not
+	// replace, each with its owner and fix.
+	NotRestarted []workload.NotRestarted `json:"notRestarted,omitempty"`
 }
 
 // ResultOf gathers the result from the steps' reports.
@@ -38,7 +41,7 @@ func ResultOf(reps []step.Report) Result {
 		case *podidentity.DisassociationDetails:
 			out.Association, out.Deleted = d.Association, d.Deleted
 		case *workload.RestartDetails:
-			out.Pods = d.Pods
+			out.Pods, out.NotRestarted = d.Pods, d.NotRestarted
 		}
 	}
 	return out

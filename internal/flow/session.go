@@ -34,8 +34,11 @@ type Session struct {
 func connect(ctx context.Context, env Env, needKube bool) (*Session, step.Report, error) {
 	start := time.Now()
 	line := env.sink().Start("cluster")
-	s, msg, err := dial(ctx, env, needKube)
+	s, msg, note, err := dial(ctx, env, needKube)
 	rep := step.Report{Name: "cluster", Status: step.Unchanged, Message: msg}
+	if note != "" {
+		rep.Warnings = []string{note}
+	}
 	if err != nil {
 		err = explainTimeout(err)
 		rep = step.Report{Name: "cluster", Status: step.Failed, Error: err.Error(), Hint: fail.HintOf(err)}
@@ -46,19 +49,22 @@ func connect(ctx context.Context, env Env, needKube bool) (*Session, step.Report
 	return s, rep, err
 }
 
-func dial(ctx context.Context, env Env, needKube bool) (*Session, string, error) {
+// dial returns the session, the cluster step's message, and a note when
+// the kube context was matched to the cluster by other means than its
+// endpoint (a tunnel or proxy; see kube.MatchCluster).
+func dial(ctx context.Context, env Env, needKube bool) (s *Session, msg, note string, err error) {
 	clients, err := env.Clients.AWS(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	info, err := podidentity.LookupCluster(ctx, clients.EKS(), env.Cluster, clients.Region())
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	s := &Session{AWS: clients, Cluster: info}
-	msg := fmt.Sprintf("%s: Kubernetes %s (%s), %s", info.Name, info.Version, info.PlatformVersion, info.Status)
+	s = &Session{AWS: clients, Cluster: info}
+	msg = fmt.Sprintf("%s: Kubernetes %s (%s), %s", info.Name, info.Version, info.PlatformVersion, info.Status)
 	if !needKube {
-		return s, msg, nil
+		return s, msg, "", nil
 	}
 	// Kubernetes hints name the cluster generically; name this one.
 	named := func(err error) error {
@@ -70,11 +76,15 @@ func dial(ctx context.Context, env Env, needKube bool) (*Session, string, error)
 	}
 	kc, err := env.Clients.Kube()
 	if err != nil {
-		return nil, "", named(err)
+		return nil, "", "", named(err)
 	}
-	if err := kube.SameCluster(kc.Server, kc.CAData, info.Endpoint, info.CAData); err != nil {
-		return nil, "", named(err)
+	note, err = kube.MatchCluster(kube.Endpoint{Server: kc.Server, CAData: kc.CAData, TLSServerName: kc.TLSServerName}, info.Endpoint, info.CAData)
+	if err != nil {
+		return nil, "", "", named(err)
 	}
 	s.Kube = kc
-	return s, msg + fmt.Sprintf("; kube context %q points at it", kc.Context), nil
+	if note != "" {
+		note = fmt.Sprintf("note: kube context %q: %s", kc.Context, note)
+	}
+	return s, msg + fmt.Sprintf("; kube context %q points at it", kc.Context), note, nil
 }

@@ -39,6 +39,9 @@ type AgentStatus struct {
 	Eligible         []string
 	Missing          []NodeGap // eligible nodes without a ready agent pod
 	Ineligible       []NodeGap // nodes the agent does not serve, with the reason
+	// BuiltIn are EKS Auto Mode nodes: the agent is part of the node, the
+	// DaemonSet does not (and need not) run there.
+	BuiltIn []string
 }
 
 // OK reports the agent ready on every eligible node.
@@ -74,6 +77,10 @@ func ComputeAgentStatus(ds *appsv1.DaemonSet, nodes []corev1.Node, pods []corev1
 	var st AgentStatus
 	for i := range nodes {
 		n := &nodes[i]
+		if AgentBuiltIn(n) {
+			st.BuiltIn = append(st.BuiltIn, n.Name)
+			continue
+		}
 		if ok, why := EligibleNode(n); ok {
 			st.Eligible = append(st.Eligible, n.Name)
 		} else {
@@ -81,6 +88,7 @@ func ComputeAgentStatus(ds *appsv1.DaemonSet, nodes []corev1.Node, pods []corev1
 		}
 	}
 	slices.Sort(st.Eligible)
+	slices.Sort(st.BuiltIn)
 	slices.SortFunc(st.Ineligible, func(a, b NodeGap) int { return strings.Compare(a.Node, b.Node) })
 	if ds == nil {
 		st.Message = fmt.Sprintf("daemonset %s/%s not found", AgentNamespace, AgentName)

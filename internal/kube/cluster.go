@@ -40,6 +40,8 @@ type Cluster struct {
 	Server  string // API server URL as the kubeconfig has it
 	CAData  []byte // PEM bundle the kubeconfig trusts (empty with insecure-skip-tls-verify or system roots)
 	Context string // the context in use
+	// TLSServerName is the context's tls-server-name ("" = the server's host).
+	TLSServerName string
 	// Insecure reports insecure-skip-tls-verify in the kubeconfig.
 	Insecure bool
 	// Calls counts the requests sent through Client, per "kube:VERB resource".
@@ -131,13 +133,14 @@ func LoadWithOptions(o LoadOptions) (*Cluster, error) {
 		return nil, fmt.Errorf("build Kubernetes client for context %s: %w", ctxName, err)
 	}
 	return &Cluster{
-		Config:   cfg,
-		Client:   client,
-		Server:   cfg.Host,
-		CAData:   ca,
-		Context:  ctxName,
-		Insecure: cfg.Insecure,
-		Calls:    calls,
+		Config:        cfg,
+		Client:        client,
+		Server:        cfg.Host,
+		CAData:        ca,
+		Context:       ctxName,
+		Insecure:      cfg.Insecure,
+		TLSServerName: cfg.ServerName,
+		Calls:         calls,
 	}, nil
 }
 
@@ -221,59 +224,95 @@ func requestResource(path string) string {
 	return res
 }
 
-// SameCluster is the safety check run before podid changes anything: the
-// kubeconfig must point at the EKS cluster whose endpoint and CA
+// Endpoint is where a kubeconfig context sends requests and whom it trusts.
+type Endpoint struct {
+	Server        string // the context's server URL
+	CAData        []byte // PEM bundle it trusts (empty with insecure-skip-tls-verify or system roots)
+	TLSServerName string // tls-server-name: the name the server's certificate is checked against
+}
+
+// SameCluster is MatchCluster without the note.
+func SameCluster(kubeServer string, kubeCA []byte, eksEndpoint, eksCAb64 string) error {
+	_, err := MatchCluster(Endpoint{Server: kubeServer, CAData: kubeCA}, eksEndpoint, eksCAb64)
+	return err
+}
+
+// MatchCluster is the safety check run before podid changes anything: the
+// kubeconfig context k must reach the EKS cluster whose endpoint and CA
 // (DescribeCluster's endpoint and certificateAuthority.data, base64 PEM) are
 // given.
 //
-// Endpoints are compared after normalisation (case of scheme and host,
-// default port, trailing slash). CAs match when any certificate of the EKS
-// bundle is also in the kubeconfig's bundle (compared as DER).
+// The context matches by its endpoint (compared after normalisation: case
+// of scheme and host, default port, trailing slash), or, when it reaches
+// the cluster another way (an SSH tunnel, a proxy, a load balancer), by its
+// tls-server-name naming the EKS endpoint's host, or by the cluster's CA:
+// every EKS cluster has its own CA, so a kubeconfig that trusts it talks to
+// that cluster whatever the address. CAs match when any certificate of the
+// EKS bundle is also in the kubeconfig's bundle (compared as DER). When
+// both sides have a CA and they differ, nothing matches, whatever the
+// address (a recreated cluster behind the same endpoint, a stale
+// kubeconfig). note is empty for a plain endpoint match and otherwise says
+// how the context was matched, for the user to see.
 //
 // When the kubeconfig has no CA (insecure-skip-tls-verify, or it relies on
-// the system roots) or EKS reports none, the endpoints alone decide: an EKS
-// endpoint is a unique per-cluster host name, so an exact endpoint match is
-// enough to know it is the same cluster; TLS trust is then the kubeconfig's
-// business, not podid's.
-func SameCluster(kubeServer string, kubeCA []byte, eksEndpoint, eksCAb64 string) error {
+// the system roots) or EKS reports none, the endpoint (or tls-server-name)
+// alone decides: an EKS endpoint is a unique per-cluster host name; TLS
+// trust is then the kubeconfig's business, not podid's.
+func MatchCluster(k Endpoint, eksEndpoint, eksCAb64 string) (note string, err error) {
 	hint := "select the cluster's context with --context, or run `aws eks update-kubeconfig --name <cluster>`"
-	ks, err := normalizeURL(kubeServer)
+	ks, err := normalizeURL(k.Server)
 	if err != nil {
-		return fail.Errorf(hint, "kubeconfig server %q: %w", kubeServer, err)
+		return "", fail.Errorf(hint, "kubeconfig server %q: %w", k.Server, err)
 	}
 	es, err := normalizeURL(eksEndpoint)
 	if err != nil {
-		return fail.Errorf("check the cluster name and region", "EKS endpoint %q: %w", eksEndpoint, err)
+		return "", fail.Errorf("check the cluster name and region", "EKS endpoint %q: %w", eksEndpoint, err)
 	}
-	if ks != es {
-		return fail.Verifyf(hint,
-			"kubeconfig points at %s, but the EKS cluster's endpoint is %s", kubeServer, eksEndpoint)
+	sameEndpoint := ks == es
+	sameName := false
+	if u, err := url.Parse(es); err == nil && k.TLSServerName != "" {
+		sameName = strings.EqualFold(strings.TrimSuffix(k.TLSServerName, "."), u.Hostname())
 	}
-	if len(bytes.TrimSpace(kubeCA)) == 0 || strings.TrimSpace(eksCAb64) == "" {
-		return nil
-	}
-	eksPEM, err := base64.StdEncoding.DecodeString(strings.TrimSpace(eksCAb64))
-	if err != nil {
-		return fmt.Errorf("decode the EKS cluster's certificateAuthority.data: %w", err)
-	}
-	eksCerts, err := pemCerts(eksPEM)
-	if err != nil {
-		return fmt.Errorf("parse the EKS cluster's CA: %w", err)
-	}
-	kubeCerts, err := pemCerts(kubeCA)
-	if err != nil {
-		return fail.Errorf(hint, "parse the CA of the kubeconfig for %s: %w", kubeServer, err)
-	}
-	for _, e := range eksCerts {
-		for _, k := range kubeCerts {
-			if bytes.Equal(e, k) {
-				return nil
-			}
+
+	var caMatch, caKnown bool
+	if len(bytes.TrimSpace(k.CAData)) > 0 && strings.TrimSpace(eksCAb64) != "" {
+		caKnown = true
+		eksPEM, err := base64.StdEncoding.DecodeString(strings.TrimSpace(eksCAb64))
+		if err != nil {
+			return "", fmt.Errorf("decode the EKS cluster's certificateAuthority.data: %w", err)
 		}
+		eksCerts, err := pemCerts(eksPEM)
+		if err != nil {
+			return "", fmt.Errorf("parse the EKS cluster's CA: %w", err)
+		}
+		kubeCerts, err := pemCerts(k.CAData)
+		if err != nil {
+			return "", fail.Errorf(hint, "parse the CA of the kubeconfig for %s: %w", k.Server, err)
+		}
+		caMatch = slices.ContainsFunc(eksCerts, func(e []byte) bool {
+			return slices.ContainsFunc(kubeCerts, func(c []byte) bool { return bytes.Equal(e, c) })
+		})
 	}
-	return fail.Verifyf(hint,
-		"kubeconfig for %s trusts a different CA than the EKS cluster at %s (a recreated cluster with the same endpoint, or a stale kubeconfig)",
-		kubeServer, eksEndpoint)
+
+	switch {
+	case caKnown && !caMatch && (sameEndpoint || sameName):
+		return "", fail.Verifyf(hint,
+			"kubeconfig for %s trusts a different CA than the EKS cluster at %s (a recreated cluster with the same endpoint, or a stale kubeconfig)",
+			k.Server, eksEndpoint)
+	case sameEndpoint:
+		return "", nil
+	case sameName && caMatch:
+		return fmt.Sprintf("the kubeconfig reaches the cluster through %s, not its endpoint %s: matched by tls-server-name %s and the cluster's CA", k.Server, eksEndpoint, k.TLSServerName), nil
+	case sameName:
+		return fmt.Sprintf("the kubeconfig reaches the cluster through %s, not its endpoint %s: matched by tls-server-name %s", k.Server, eksEndpoint, k.TLSServerName), nil
+	case caMatch:
+		return fmt.Sprintf("the kubeconfig reaches the cluster through %s, not its endpoint %s: matched by the cluster's CA", k.Server, eksEndpoint), nil
+	case caKnown:
+		return "", fail.Verifyf(hint,
+			"kubeconfig points at %s and trusts another CA, but the EKS cluster's endpoint is %s: neither the endpoint nor the CA matches", k.Server, eksEndpoint)
+	}
+	return "", fail.Verifyf(hint+" (a context that reaches the cluster through a tunnel or proxy needs the cluster's certificate-authority-data, or tls-server-name set to the endpoint's host)",
+		"kubeconfig points at %s, but the EKS cluster's endpoint is %s, and there is no CA on both sides to match by", k.Server, eksEndpoint)
 }
 
 // normalizeURL returns scheme://host:port/path with lower-case scheme and

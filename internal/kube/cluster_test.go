@@ -36,49 +36,75 @@ func testCert(t *testing.T, cn string) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-func TestSameCluster(t *testing.T) {
+func TestMatchCluster(t *testing.T) {
 	t.Parallel()
 	caA := testCert(t, "a")
 	caB := testCert(t, "b")
 	leaf := testCert(t, "leaf")
 	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 	const eks = "https://ABCDEF0123.gr7.us-west-2.eks.amazonaws.com"
+	const eksHost = "abcdef0123.gr7.us-west-2.eks.amazonaws.com"
 	tests := []struct {
-		name       string
-		kubeServer string
-		kubeCA     []byte
-		eksURL     string
-		eksCA      string
-		wantErr    string
+		name     string
+		kube     Endpoint
+		eksURL   string
+		eksCA    string
+		wantNote []string // "" = none
+		wantErr  string
 	}{
-		{"identical", eks, caA, eks, b64(caA), ""},
-		{"case, default port, trailing slash", "HTTPS://abcdef0123.GR7.us-west-2.eks.amazonaws.com:443/", caA, eks, b64(caA), ""},
-		{"no scheme on the EKS side", eks, caA, "abcdef0123.gr7.us-west-2.eks.amazonaws.com", b64(caA), ""},
-		{"lab port kept", "https://127.0.0.1:16443", caA, "https://127.0.0.1:16443/", b64(caA), ""},
-		{"different port", "https://127.0.0.1:16443", caA, "https://127.0.0.1:16444", b64(caA), "kubeconfig points at https://127.0.0.1:16443, but the EKS cluster's endpoint is https://127.0.0.1:16444"},
-		{"different host", "https://other.gr7.us-west-2.eks.amazonaws.com", caA, eks, b64(caA), "but the EKS cluster's endpoint is " + eks},
-		{"different scheme", "http://127.0.0.1:16443", caA, "https://127.0.0.1:16443", b64(caA), "kubeconfig points at"},
-		{"EKS CA in kubeconfig bundle", eks, append(append([]byte{}, leaf...), caA...), eks, b64(caA), ""},
-		{"different CA", eks, caB, eks, b64(caA), "trusts a different CA"},
-		{"kubeconfig without CA trusts the endpoint", eks, nil, eks, b64(caA), ""},
-		{"kubeconfig without CA, other endpoint", "https://x.example.com", nil, eks, b64(caA), "kubeconfig points at"},
-		{"EKS without CA", eks, caA, eks, "", ""},
-		{"garbage kubeconfig CA", eks, []byte("not pem"), eks, b64(caA), "no PEM certificate"},
-		{"garbage EKS CA", eks, caA, eks, "!!!", "decode the EKS cluster's certificateAuthority.data"},
-		{"empty kubeconfig server", "", caA, eks, b64(caA), "empty URL"},
+		{name: "identical", kube: Endpoint{Server: eks, CAData: caA}, eksURL: eks, eksCA: b64(caA)},
+		{name: "case, default port, trailing slash", kube: Endpoint{Server: "HTTPS://abcdef0123.GR7.us-west-2.eks.amazonaws.com:443/", CAData: caA}, eksURL: eks, eksCA: b64(caA)},
+		{name: "no scheme on the EKS side", kube: Endpoint{Server: eks, CAData: caA}, eksURL: eksHost, eksCA: b64(caA)},
+		{name: "lab port kept", kube: Endpoint{Server: "https://127.0.0.1:16443", CAData: caA}, eksURL: "https://127.0.0.1:16443/", eksCA: b64(caA)},
+		{name: "EKS CA in kubeconfig bundle", kube: Endpoint{Server: eks, CAData: append(append([]byte{}, leaf...), caA...)}, eksURL: eks, eksCA: b64(caA)},
+		{name: "kubeconfig without CA trusts the endpoint", kube: Endpoint{Server: eks}, eksURL: eks, eksCA: b64(caA)},
+		{name: "EKS without CA", kube: Endpoint{Server: eks, CAData: caA}, eksURL: eks},
+
+		// Through a tunnel, a proxy or a load balancer: the CA or tls-server-name decides, and podid says so.
+		{name: "SSH tunnel matched by CA", kube: Endpoint{Server: "https://127.0.0.1:8443", CAData: caA}, eksURL: eks, eksCA: b64(caA),
+			wantNote: []string{"through https://127.0.0.1:8443", "not its endpoint " + eks, "matched by the cluster's CA"}},
+		{name: "proxy with tls-server-name and CA", kube: Endpoint{Server: "https://proxy.corp.example:443", CAData: caA, TLSServerName: eksHost}, eksURL: eks, eksCA: b64(caA),
+			wantNote: []string{"through https://proxy.corp.example:443", "matched by tls-server-name " + eksHost + " and the cluster's CA"}},
+		{name: "tls-server-name without a CA", kube: Endpoint{Server: "https://10.0.0.5:6443", TLSServerName: strings.ToUpper(eksHost)}, eksURL: eks, eksCA: b64(caA),
+			wantNote: []string{"matched by tls-server-name"}},
+		{name: "different scheme, same CA", kube: Endpoint{Server: "http://127.0.0.1:16443", CAData: caA}, eksURL: "https://127.0.0.1:16443", eksCA: b64(caA),
+			wantNote: []string{"matched by the cluster's CA"}},
+
+		// Refusals: nothing matches, or the CA contradicts the address.
+		{name: "different CA, same endpoint", kube: Endpoint{Server: eks, CAData: caB}, eksURL: eks, eksCA: b64(caA), wantErr: "trusts a different CA"},
+		{name: "different CA, tls-server-name", kube: Endpoint{Server: "https://127.0.0.1:8443", CAData: caB, TLSServerName: eksHost}, eksURL: eks, eksCA: b64(caA), wantErr: "trusts a different CA"},
+		{name: "other endpoint, other CA", kube: Endpoint{Server: "https://127.0.0.1:16444", CAData: caB}, eksURL: "https://127.0.0.1:16443", eksCA: b64(caA),
+			wantErr: "kubeconfig points at https://127.0.0.1:16444 and trusts another CA, but the EKS cluster's endpoint is https://127.0.0.1:16443: neither the endpoint nor the CA matches"},
+		{name: "other host, no kubeconfig CA", kube: Endpoint{Server: "https://x.example.com"}, eksURL: eks, eksCA: b64(caA), wantErr: "kubeconfig points at https://x.example.com, but the EKS cluster's endpoint is " + eks},
+		{name: "other host, EKS without CA", kube: Endpoint{Server: "https://x.example.com", CAData: caA}, eksURL: eks, wantErr: "no CA on both sides"},
+		{name: "tls-server-name of another cluster", kube: Endpoint{Server: "https://127.0.0.1:8443", TLSServerName: "other.gr7.us-west-2.eks.amazonaws.com"}, eksURL: eks, eksCA: b64(caA), wantErr: "kubeconfig points at"},
+		{name: "garbage kubeconfig CA", kube: Endpoint{Server: eks, CAData: []byte("not pem")}, eksURL: eks, eksCA: b64(caA), wantErr: "no PEM certificate"},
+		{name: "garbage EKS CA", kube: Endpoint{Server: eks, CAData: caA}, eksURL: eks, eksCA: "!!!", wantErr: "decode the EKS cluster's certificateAuthority.data"},
+		{name: "empty kubeconfig server", kube: Endpoint{CAData: caA}, eksURL: eks, eksCA: b64(caA), wantErr: "empty URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := SameCluster(tt.kubeServer, tt.kubeCA, tt.eksURL, tt.eksCA)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
+			note, err := MatchCluster(tt.kube, tt.eksURL, tt.eksCA)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if len(tt.wantNote) == 0 && note != "" {
+				t.Errorf("note %q, want none for an endpoint match", note)
+			}
+			for _, w := range tt.wantNote {
+				if !strings.Contains(note, w) {
+					t.Errorf("note %q lacks %q", note, w)
+				}
+			}
+			if SameCluster(tt.kube.Server, tt.kube.CAData, tt.eksURL, tt.eksCA) != nil && tt.kube.TLSServerName == "" {
+				t.Errorf("SameCluster disagrees with MatchCluster")
 			}
 		})
 	}
@@ -126,6 +152,11 @@ clusters:
   cluster:
     server: https://other.example.com
     insecure-skip-tls-verify: true
+- name: tunnel
+  cluster:
+    server: https://127.0.0.1:8443
+    certificate-authority: CAFILE
+    tls-server-name: abcdef0123.gr7.us-west-2.eks.amazonaws.com
 users:
 - name: admin
   user:
@@ -135,6 +166,8 @@ contexts:
   context: {cluster: lab, user: admin}
 - name: other
   context: {cluster: other, user: admin}
+- name: tunnel
+  context: {cluster: tunnel, user: admin}
 current-context: lab
 `
 
@@ -178,12 +211,26 @@ func TestLoad(t *testing.T) {
 			t.Errorf("got context %q insecure %v CA %d bytes UA %q", c.Context, c.Insecure, len(c.CAData), c.Config.UserAgent)
 		}
 	})
+	t.Run("tunnel with tls-server-name", func(t *testing.T) {
+		c, err := Load(path, "tunnel")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.TLSServerName != "abcdef0123.gr7.us-west-2.eks.amazonaws.com" {
+			t.Errorf("TLSServerName = %q", c.TLSServerName)
+		}
+		note, err := MatchCluster(Endpoint{Server: c.Server, CAData: c.CAData, TLSServerName: c.TLSServerName},
+			"https://ABCDEF0123.gr7.us-west-2.eks.amazonaws.com", base64.StdEncoding.EncodeToString(ca))
+		if err != nil || !strings.Contains(note, "matched by tls-server-name") {
+			t.Errorf("MatchCluster on the loaded tunnel context: %q, %v", note, err)
+		}
+	})
 	t.Run("unknown context lists the others", func(t *testing.T) {
 		_, err := Load(path, "prod")
 		if err == nil || !strings.Contains(err.Error(), `context "prod" not found`) {
 			t.Fatalf("err = %v", err)
 		}
-		if h := fail.HintOf(err); !strings.Contains(h, "lab, other") {
+		if h := fail.HintOf(err); !strings.Contains(h, "lab, other, tunnel") {
 			t.Errorf("hint = %q, want the available contexts", h)
 		}
 	})

@@ -3,8 +3,10 @@
 // find the workloads that use a service account (FindWorkloads), restart
 // them the kubectl way and wait for the rollout (Restart, WaitRollout),
 // pick the rollout's new pods and prove the Pod Identity injection
-// (CurrentPods, CheckInjection, ProbeInjection, WaitInjection), and check the
-// eks-pod-identity-agent DaemonSet on every eligible node (EligibleNode,
+// (CurrentPods, CheckInjection, ProbeInjection, WaitInjection,
+// WaitNoInjection), account for every pod of a service account by its owner
+// (Owners, Kept, ServiceAccountPods, FindCronJobs with NextRun), and check
+// the eks-pod-identity-agent DaemonSet on every eligible node (EligibleNode,
 // GetAgentStatus, WaitAgent, PodsOnIneligibleNodes).
 //
 // Rollout status is a pure function per kind modelled on kubectl's status

@@ -54,6 +54,14 @@ func EligibleNode(node *corev1.Node) (bool, string) {
 	return true, ""
 }
 
+// AgentBuiltIn reports an EKS Auto Mode node (label
+// eks.amazonaws.com/compute-type=auto): Pod Identity is built into the
+// node, so it serves pods without the agent DaemonSet (which its node
+// affinity keeps off such nodes).
+func AgentBuiltIn(node *corev1.Node) bool {
+	return node.Labels[labelComputeType] == "auto"
+}
+
 // PodPlacement is a pod on a node the agent does not serve.
 type PodPlacement struct {
 	Pod    string
@@ -62,8 +70,9 @@ type PodPlacement struct {
 }
 
 // PodsOnIneligibleNodes returns the pods (of namespace ns) that run on nodes
-// the agent does not serve (Fargate, Windows, hybrid, Auto Mode, other
-// architectures). Pods not yet scheduled are skipped.
+// the agent does not serve (Fargate, Windows, hybrid, other architectures).
+// Pods not yet scheduled, and pods on EKS Auto Mode nodes (the agent is
+// built in), are skipped.
 func PodsOnIneligibleNodes(ctx context.Context, client kubernetes.Interface, ns string, pods []corev1.Pod) ([]PodPlacement, error) {
 	cache := map[string]*corev1.Node{}
 	var out []PodPlacement
@@ -84,7 +93,7 @@ func PodsOnIneligibleNodes(ctx context.Context, client kubernetes.Interface, ns 
 			}
 			cache[name] = n
 		}
-		if n == nil {
+		if n == nil || AgentBuiltIn(n) {
 			continue
 		}
 		if ok, why := EligibleNode(n); !ok {

@@ -47,13 +47,20 @@ const (
 //
 // w is re-read, so pass the Workload from FindWorkloads as it was.
 func CurrentPods(ctx context.Context, client kubernetes.Interface, w Workload) (current []corev1.Pod, old int, err error) {
+	current, oldPods, err := WorkloadPods(ctx, client, w)
+	return current, len(oldPods), err
+}
+
+// WorkloadPods is CurrentPods with the other pods listed: old holds the
+// pods of w that are terminating or of another revision.
+func WorkloadPods(ctx context.Context, client kubernetes.Interface, w Workload) (current, old []corev1.Pod, err error) {
 	fresh, err := GetWorkload(ctx, client, w.Namespace, w.Kind, w.Name)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	sel, err := metav1.LabelSelectorAsSelector(fresh.Selector)
 	if err != nil {
-		return nil, 0, fmt.Errorf("selector of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
+		return nil, nil, fmt.Errorf("selector of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
 	}
 	var owner types.UID
 	var isCurrent func(*corev1.Pod) bool
@@ -61,20 +68,20 @@ func CurrentPods(ctx context.Context, client kubernetes.Interface, w Workload) (
 	case *appsv1.Deployment:
 		rs, err := newReplicaSet(ctx, client, o)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		if rs == nil {
-			return nil, 0, fmt.Errorf("deployment %s in namespace %s has no ReplicaSet for its current template yet", o.Name, o.Namespace)
+			return nil, nil, fmt.Errorf("deployment %s in namespace %s has no ReplicaSet for its current template yet", o.Name, o.Namespace)
 		}
 		// Pods belong to ReplicaSets: old ones are those of the
 		// deployment's other ReplicaSets.
 		rsUIDs, err := replicaSetUIDs(ctx, client, o)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		pods, err := client.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		if err != nil {
-			return nil, 0, fmt.Errorf("list pods of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
+			return nil, nil, fmt.Errorf("list pods of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
 		}
 		for i := range pods.Items {
 			p := &pods.Items[i]
@@ -84,10 +91,11 @@ func CurrentPods(ctx context.Context, client kubernetes.Interface, w Workload) (
 			if p.DeletionTimestamp == nil && controllerUID(p) == rs.UID {
 				current = append(current, *p)
 			} else {
-				old++
+				old = append(old, *p)
 			}
 		}
 		sortPods(current)
+		sortPods(old)
 		return current, old, nil
 	case *appsv1.StatefulSet:
 		owner = o.UID
@@ -97,7 +105,7 @@ func CurrentPods(ctx context.Context, client kubernetes.Interface, w Workload) (
 		owner = o.UID
 		hash, err := daemonSetCurrentHash(ctx, client, o)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		// Older DaemonSets' pods may lack the hash label; the template
 		// generation label is the controller's other marker.
@@ -111,7 +119,7 @@ func CurrentPods(ctx context.Context, client kubernetes.Interface, w Workload) (
 	}
 	pods, err := client.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
-		return nil, 0, fmt.Errorf("list pods of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
+		return nil, nil, fmt.Errorf("list pods of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
@@ -121,10 +129,11 @@ func CurrentPods(ctx context.Context, client kubernetes.Interface, w Workload) (
 		if p.DeletionTimestamp == nil && isCurrent(p) {
 			current = append(current, *p)
 		} else {
-			old++
+			old = append(old, *p)
 		}
 	}
 	sortPods(current)
+	sortPods(old)
 	return current, old, nil
 }
 
@@ -275,6 +284,31 @@ type ContainerInjection struct {
 
 // Injected reports a complete Pod Identity injection.
 func (i Injection) Injected() bool { return len(i.Missing) == 0 }
+
+// Parts lists the parts of the injection present (the label, the token
+// volume, and per container the agent variables or the token mount), one
+// human-readable item each; empty means none at all.
+func (i Injection) Parts() []string {
+	var found []string
+	if i.HasLabel {
+		found = append(found, "label "+PodIdentityLabel+"=enabled")
+	}
+	if i.HasVolume {
+		found = append(found, "volume "+TokenVolume)
+	}
+	names := make([]string, 0, len(i.Containers))
+	for name := range i.Containers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := i.Containers[name]
+		if c.FullURI != "" || c.TokenFile != "" || c.Mounted {
+			found = append(found, fmt.Sprintf("container %s: %s env or token mount", name, EnvFullURI))
+		}
+	}
+	return found
+}
 
 // CheckInjection inspects a pod's spec for the Pod Identity injection: the
 // label, the projected token volume, and in every container and init

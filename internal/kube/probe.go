@@ -85,33 +85,62 @@ func ProbeDelays(n int) []time.Duration {
 // Errors other than "not injected yet" end the wait at once. On timeout the
 // error wraps ctx's error and says what the last probe lacked.
 func WaitInjection(ctx context.Context, client kubernetes.Interface, ns, sa string, onAttempt func(attempt int, in Injection)) (Injection, error) {
+	return waitProbe(ctx, client, ns, sa, true, onAttempt)
+}
+
+// WaitNoInjection is WaitInjection's inverse, for a deleted association:
+// it probes until a dry-run pod comes back without any part of the
+// injection (Injection.Parts is empty). On timeout the error says what the
+// last probe still had.
+func WaitNoInjection(ctx context.Context, client kubernetes.Interface, ns, sa string, onAttempt func(attempt int, in Injection)) (Injection, error) {
+	return waitProbe(ctx, client, ns, sa, false, onAttempt)
+}
+
+// waitProbe probes with backoff until the probe pod's injection is complete
+// (want true) or entirely absent (want false).
+func waitProbe(ctx context.Context, client kubernetes.Interface, ns, sa string, want bool, onAttempt func(attempt int, in Injection)) (Injection, error) {
+	reached := func(in Injection) bool {
+		if want {
+			return in.Injected()
+		}
+		return len(in.Parts()) == 0
+	}
 	delay := probeStart
 	for attempt := 1; ; attempt++ {
 		in, err := ProbeInjection(ctx, client, ns, sa)
 		if err != nil {
 			if ctx.Err() != nil {
-				return in, injectionTimeout(ctx.Err(), ns, sa, attempt-1, Injection{})
+				return in, probeTimeout(ctx.Err(), ns, sa, want, attempt-1, Injection{})
 			}
 			return in, err
 		}
 		if onAttempt != nil {
 			onAttempt(attempt, in)
 		}
-		if in.Injected() {
+		if reached(in) {
 			return in, nil
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return in, injectionTimeout(ctx.Err(), ns, sa, attempt, in)
+			return in, probeTimeout(ctx.Err(), ns, sa, want, attempt, in)
 		case <-t.C:
 		}
 		delay = min(time.Duration(float64(delay)*probeFactor), probeCap)
 	}
 }
 
-func injectionTimeout(ctxErr error, ns, sa string, attempts int, last Injection) error {
+func probeTimeout(ctxErr error, ns, sa string, want bool, attempts int, last Injection) error {
+	if !want {
+		still := "no probe answered"
+		if attempts > 0 {
+			still = "the last one still had " + strings.Join(last.Parts(), ", ")
+		}
+		return fail.WithHint(
+			fmt.Errorf("wait for the webhook to stop injecting pods of service account %s/%s: %w after %d dry-run probes; %s", ns, sa, ctxErr, attempts, still),
+			"check that no pod identity association remains for this namespace and service account (`aws eks list-pod-identity-associations`), or raise --timeout")
+	}
 	lacks := "no probe answered"
 	if attempts > 0 {
 		lacks = "the last one lacked " + strings.Join(last.Missing, ", ")

@@ -31,10 +31,12 @@ func TestParseWorkloadRef(t *testing.T) {
 		{"statefulset/db", WorkloadRef{Kind: KindStatefulSet, Name: "db"}, ""},
 		{"ds/agent", WorkloadRef{Kind: KindDaemonSet, Name: "agent"}, ""},
 		{"daemonsets/agent", WorkloadRef{Kind: KindDaemonSet, Name: "agent"}, ""},
-		{"job/x", WorkloadRef{}, `unsupported kind "job"`},
-		{"deployment/", WorkloadRef{}, "want KIND/NAME"},
-		{"a/b/c", WorkloadRef{}, "want KIND/NAME"},
-		{"", WorkloadRef{}, "want KIND/NAME"},
+		{" carts ", WorkloadRef{Name: "carts"}, ""},
+		{"job/x", WorkloadRef{}, `kind "job" is not one of deployment`},
+		{"deployment/", WorkloadRef{}, "a workload is NAME or KIND/NAME"},
+		{"a/b/c", WorkloadRef{}, "a workload is NAME or KIND/NAME"},
+		{"", WorkloadRef{}, "a workload is NAME or KIND/NAME"},
+		{"deployment/Carts", WorkloadRef{}, "lowercase RFC 1123"},
 	}
 	for _, tt := range tests {
 		got, err := ParseWorkloadRef(tt.in)
@@ -161,9 +163,11 @@ func TestCheckRestartable(t *testing.T) {
 	if err == nil || err.Error() != `deployment "carts" is paused; run kubectl -n carts rollout resume deployment/carts first` {
 		t.Errorf("paused: %v", err)
 	}
+	// OnDelete is not refused: kubectl restarts such workloads too, and
+	// the pods the controller keeps are accounted for by Kept.
 	s := wl(KindStatefulSet, "db", "carts")
 	s.UpdateStrategy = string(appsv1.OnDeleteStatefulSetStrategyType)
-	if err := CheckRestartable(s); err == nil || !strings.Contains(err.Error(), "OnDelete") {
+	if err := CheckRestartable(s); err != nil {
 		t.Errorf("OnDelete: %v", err)
 	}
 }
@@ -420,6 +424,20 @@ func TestComputeAgentStatus(t *testing.T) {
 		{"tolerate everything", daemon(1, 1, 1, corev1.Toleration{Operator: corev1.TolerationOpExists}),
 			[]corev1.Node{node("n1", linux, taint)}, []corev1.Pod{pod("a", "n1", true, uid)}, true, nil, "agent ready on 1 of 1 eligible nodes"},
 	}
+	t.Run("Auto Mode nodes have the agent built in", func(t *testing.T) {
+		auto := map[string]string{labelOS: "linux", labelArch: "amd64", labelComputeType: "auto"}
+		mixed := []corev1.Node{node("a2", auto), node("n1", linux), node("a1", auto), node("f1", fargate)}
+		st := ComputeAgentStatus(daemon(1, 1, 1), mixed, []corev1.Pod{pod("x", "n1", true, uid)})
+		if !st.OK() || !slices.Equal(st.Eligible, []string{"n1"}) || !slices.Equal(st.BuiltIn, []string{"a1", "a2"}) ||
+			len(st.Ineligible) != 1 || st.Ineligible[0].Node != "f1" {
+			t.Errorf("status %+v: want n1 served by the DaemonSet, a1 and a2 built in, only f1 not served", st)
+		}
+		// Without the DaemonSet, only the managed node lacks an agent.
+		st = ComputeAgentStatus(nil, mixed, nil)
+		if len(st.Missing) != 1 || st.Missing[0].Node != "n1" {
+			t.Errorf("missing %+v, want only n1", st.Missing)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -26,10 +26,6 @@ func CheckRestartable(w Workload) error {
 		return fail.Verifyf(fmt.Sprintf("run `kubectl -n %s rollout resume deployment/%s` first", w.Namespace, w.Name),
 			"deployment %q is paused; run kubectl -n %s rollout resume deployment/%s first", w.Name, w.Namespace, w.Name)
 	}
-	if w.UpdateStrategy == string(appsv1.OnDeleteStatefulSetStrategyType) {
-		return fail.Verifyf(fmt.Sprintf("delete its pods with `kubectl -n %s delete pod -l …`, or switch %s to the RollingUpdate strategy", w.Namespace, w.Ref()),
-			"%s %s/%s uses the OnDelete update strategy: a restart would not replace its pods", strings.ToLower(w.Kind), w.Namespace, w.Name)
-	}
 	return nil
 }
 

@@ -37,6 +37,7 @@ type Workload struct {
 	Generation     int64
 	Selector       *metav1.LabelSelector
 	UpdateStrategy string // RollingUpdate, Recreate or OnDelete
+	Partition      int32  // StatefulSets: spec.updateStrategy.rollingUpdate.partition
 
 	obj runtime.Object // the object as read
 }
@@ -85,6 +86,7 @@ func fromStatefulSet(s *appsv1.StatefulSet) Workload {
 		Generation:     s.Generation,
 		Selector:       s.Spec.Selector,
 		UpdateStrategy: string(s.Spec.UpdateStrategy.Type),
+		Partition:      partition(s),
 		obj:            s,
 	}
 }
@@ -137,4 +139,11 @@ func GetWorkload(ctx context.Context, client kubernetes.Interface, ns, kind, nam
 		return Workload{}, fmt.Errorf("get %s %s/%s: %w", strings.ToLower(kind), ns, name, err)
 	}
 	return w, nil
+}
+
+func partition(s *appsv1.StatefulSet) int32 {
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+		return *ru.Partition
+	}
+	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/podid/podid/internal/fail"
+	"github.com/podid/podid/internal/validate"
 )
 
 // WorkloadRef names a workload on the command line: "deployment/carts",
@@ -25,30 +26,21 @@ func (r WorkloadRef) Matches(w Workload) bool {
 	return r.Name == w.Name && (r.Kind == "" || r.Kind == w.Kind)
 }
 
-// ParseWorkloadRef parses "kind/name" with kubectl's kind spellings
-// (deployment, deployments, deploy, statefulset, statefulsets, sts,
-// daemonset, daemonsets, ds; any case, optional ".apps" group) or a bare name.
+// ParseWorkloadRef parses a workload reference with validate.Workload, the
+// one parser behind --workload and podid.yaml's workloads: KIND/NAME with
+// kubectl's kind spellings, or a bare NAME (any kind). Errors are usage
+// errors.
 func ParseWorkloadRef(s string) (WorkloadRef, error) {
-	kind, name, found := strings.Cut(strings.TrimSpace(s), "/")
-	if !found {
-		name, kind = kind, ""
+	kind, name, err := validate.Workload(s)
+	if err != nil {
+		return WorkloadRef{}, fail.WithKind(fail.WithHint(err, "write it as NAME, deployment/NAME, statefulset/NAME or daemonset/NAME"), fail.KindUsage)
 	}
-	if name == "" || strings.Contains(name, "/") {
-		return WorkloadRef{}, fail.Usagef("write it as deployment/NAME, statefulset/NAME or daemonset/NAME",
-			"workload %q: want KIND/NAME or NAME", s)
-	}
-	if !found {
-		return WorkloadRef{Name: name}, nil
-	}
-	k := strings.TrimSuffix(strings.ToLower(kind), ".apps")
-	switch k {
-	case "deployment", "deployments", "deploy":
-		return WorkloadRef{Kind: KindDeployment, Name: name}, nil
-	case "statefulset", "statefulsets", "sts":
-		return WorkloadRef{Kind: KindStatefulSet, Name: name}, nil
-	case "daemonset", "daemonsets", "ds":
-		return WorkloadRef{Kind: KindDaemonSet, Name: name}, nil
-	}
-	return WorkloadRef{}, fail.Usagef("podid restarts deployments, statefulsets and daemonsets",
-		"workload %q: unsupported kind %q", s, kind)
+	return WorkloadRef{Kind: refKinds[kind], Name: name}, nil
+}
+
+var refKinds = map[string]string{
+	"":                       "",
+	validate.KindDeployment:  KindDeployment,
+	validate.KindStatefulSet: KindStatefulSet,
+	validate.KindDaemonSet:   KindDaemonSet,
 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/podid/podid/internal/fakeaws"
 	"github.com/podid/podid/internal/lab/agent"
@@ -62,12 +62,25 @@ func SaveAgent(dir string, a AgentState) error {
 
 // NodeRoleConfig is the AWS configuration the lab agent signs EKS Auth calls
 // with: the credentials of the workshop node role (what IMDS hands the real
-// agent on an EKS node) and the fake as the EKS Auth endpoint.
+// agent on an EKS node: a session of the node role for the instance), renewed
+// from the fake before they expire, and the fake as the EKS Auth endpoint.
 func NodeRoleConfig(fake *fakeaws.Server) (aws.Config, error) {
-	// Until the fake maps access keys to principals, every key is the lab's admin.
+	if _, err := NodeRoleCredentials(fake); err != nil {
+		return aws.Config{}, err
+	}
+	provider := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		c, err := NodeRoleCredentials(fake)
+		if err != nil {
+			return aws.Credentials{}, err
+		}
+		return aws.Credentials{
+			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+			CanExpire: true, Expires: c.Expiration, Source: "lab node role " + WorkshopNodeRole,
+		}, nil
+	})
 	return aws.Config{
 		Region:       WorkshopRegion,
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDPODIDLAB", "podid-lab-secret", ""),
+		Credentials:  aws.NewCredentialsCache(provider),
 		BaseEndpoint: aws.String(fake.URL()),
 		HTTPClient:   &http.Client{Timeout: agentEKSAuthTimeout},
 	}, nil

@@ -21,7 +21,7 @@
 //	    serviceAccount: carts      # required; (namespace, serviceAccount) is unique
 //	    role: eks-workshop-carts-dynamo   # role name or ARN, or:
 //	    # roleRule: discover       # the existing association's role, else the one <cluster>-<sa>* role
-//	    workloads: [deployment/carts]     # optional: restart only these
+//	    workloads: [deployment/carts]     # optional: restart only these (NAME or KIND/NAME, as --workload)
 //	    expect: ["dynamodb:Query=arn:aws:dynamodb:us-west-2:111122223333:table/carts"]
 //	    targetRoleArn: …; disableSessionTags: …; policy: …; tags: {…}; update: …; createServiceAccount: …
 //
@@ -101,7 +101,11 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d problem(s):", e.Path, len(e.Problems))
+	if len(e.Problems) == 1 {
+		fmt.Fprintf(&b, "%s: 1 problem:", e.Path)
+	} else {
+		fmt.Fprintf(&b, "%s: %d problems:", e.Path, len(e.Problems))
+	}
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(e.format(p))

@@ -147,3 +147,15 @@ func TestParseReportsEveryProblemWithPosition(t *testing.T) {
 		})
 	}
 }
+
+// workloads takes the references --workload takes, a bare name included.
+func TestWorkloadReferencesAsTheFlag(t *testing.T) {
+	t.Parallel()
+	f, err := Parse("x.yaml", []byte(head+"entries:\n  - {namespace: a, serviceAccount: a, role: r, workloads: [carts, sts/db, Deployments.apps/web]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"carts", "sts/db", "Deployments.apps/web"}, f.Entries[0].Workloads); d != "" {
+		t.Errorf("workloads (-want +got):\n%s", d)
+	}
+}

@@ -304,7 +304,7 @@ func (s *Association) create(ctx context.Context, token string, progress step.Pr
 			res.Changes = []string{fmt.Sprintf("created pod identity association %s", a.ID)}
 			return res, nil
 		}
-		if ierr := r.interrupted(ctx, err); ierr != nil {
+		if ierr := r.interrupted(ctx); ierr != nil {
 			return step.Result{}, fmt.Errorf("create pod identity association for %s: %w", s.subject(), ierr)
 		}
 		var inUse *ekstypes.ResourceInUseException
@@ -323,7 +323,7 @@ func (s *Association) create(ctx context.Context, token string, progress step.Pr
 				id = "(no ID given)"
 			}
 			what := fmt.Sprintf("EKS to finish deleting association %s of %s/%s (EKS answers %q)", id, s.opts.Namespace, s.opts.ServiceAccount, aws.ToString(inUse.Message))
-			if werr := r.wait(ctx, what, err, dyingHint); werr != nil {
+			if werr := r.wait(ctx, what, dyingHint); werr != nil {
 				return step.Result{}, fmt.Errorf("create pod identity association for %s: %w", s.subject(), werr)
 			}
 			continue
@@ -335,7 +335,7 @@ func (s *Association) create(ctx context.Context, token string, progress step.Pr
 		if what == "" {
 			return step.Result{}, s.explainWrite(err, "create pod identity association")
 		}
-		if werr := r.wait(ctx, what, err, propagationHint); werr != nil {
+		if werr := r.wait(ctx, what, propagationHint); werr != nil {
 			return step.Result{}, fmt.Errorf("create pod identity association for %s: %w", s.subject(), werr)
 		}
 	}
@@ -381,7 +381,7 @@ func (s *Association) update(ctx context.Context, cur AssociationInfo, progress 
 			}
 			return res, nil
 		}
-		if ierr := r.interrupted(ctx, err); ierr != nil {
+		if ierr := r.interrupted(ctx); ierr != nil {
 			return step.Result{}, fmt.Errorf("update pod identity association %s for %s: %w", cur.ID, s.subject(), ierr)
 		}
 		what, perr := s.retryPropagation(ctx, r, err)
@@ -391,7 +391,7 @@ func (s *Association) update(ctx context.Context, cur AssociationInfo, progress 
 		if what == "" {
 			return step.Result{}, s.explainWrite(err, "update pod identity association")
 		}
-		if werr := r.wait(ctx, what, err, propagationHint); werr != nil {
+		if werr := r.wait(ctx, what, propagationHint); werr != nil {
 			return step.Result{}, fmt.Errorf("update pod identity association %s for %s: %w", cur.ID, s.subject(), werr)
 		}
 	}

@@ -20,18 +20,28 @@ type AddonDetails struct {
 	Cluster      string `json:"cluster"`
 	Addon        string `json:"addon"`
 	AutoMode     bool   `json:"autoMode,omitempty"`
-	Action       string `json:"action,omitempty"` // create, wait; empty when ACTIVE
+	Action       string `json:"action,omitempty"` // create, update, wait; empty when ACTIVE
 	AddonVersion string `json:"addonVersion,omitempty"`
 	Status       string `json:"status,omitempty"`
+	// ResolveConflicts is what a create or update sends: NONE, OVERWRITE
+	// or PRESERVE (--resolve-conflicts).
+	ResolveConflicts string `json:"resolveConflicts,omitempty"`
+	// NodesNeedingAgent are, on an Auto Mode cluster, the nodes that are not
+	// Auto Mode nodes: they need the add-on's DaemonSet.
+	NodesNeedingAgent []string `json:"nodesNeedingAgent,omitempty"`
 }
 
 // RoleDetails are the verify-role step's facts.
 type RoleDetails struct {
-	Role       RoleRef        `json:"role"`
-	RoleSource string         `json:"roleSource"`
-	Trust      trust.Report   `json:"trust"`
-	Policies   []PolicyInfo   `json:"policies"`
-	Expect     []ExpectResult `json:"expect,omitempty"`
+	Role       RoleRef      `json:"role"`
+	RoleSource string       `json:"roleSource"`
+	Trust      trust.Report `json:"trust"`
+	// Request is the verdict on the whole request EKS makes for the
+	// association (session tags, target role): its links, the failing one,
+	// and the fix.
+	Request  trust.Verdict  `json:"request"`
+	Policies []PolicyInfo   `json:"policies"`
+	Expect   []ExpectResult `json:"expect,omitempty"`
 	// TrustDiff and FixedTrust are set when --fix will write a new trust
 	// policy: the diff shown, and the document Apply writes.
 	TrustDiff  string `json:"trustDiff,omitempty"`

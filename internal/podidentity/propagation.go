@@ -141,8 +141,7 @@ type retrier struct {
 	deadline time.Time // without a deadline on ctx: noDeadlineWait from the start
 	start    time.Time
 	delay    time.Duration
-	waiting  string // what the last wait was for
-	lastErr  error
+	waiting  string // what the last wait was for (it names EKS's answer)
 	hint     string
 	iam      *RoleInIAM // what IAM showed (asked once)
 }
@@ -158,14 +157,14 @@ func newRetrier(ctx context.Context, b Backoff, progress step.Progress) *retrier
 
 // wait sleeps before the next attempt, saying what for; it fails when ctx
 // ends or the wait would pass the deadline.
-func (r *retrier) wait(ctx context.Context, what string, cause error, hint string) error {
+func (r *retrier) wait(ctx context.Context, what string, hint string) error {
 	if what != r.waiting {
 		r.delay = 0 // a new reason starts the backoff again
 		if r.progress != nil {
 			r.progress.Waiting(what)
 		}
 	}
-	r.waiting, r.lastErr, r.hint = what, cause, hint
+	r.waiting, r.hint = what, hint
 	r.delay = r.backoff.next(r.delay)
 	d := r.delay
 	if left := time.Until(r.deadline); d > left {
@@ -185,13 +184,13 @@ func (r *retrier) wait(ctx context.Context, what string, cause error, hint strin
 		kind = fail.KindInterrupted
 	}
 	return &fail.Error{Kind: kind, Hint: hint,
-		Err: fmt.Errorf("gave up after %s waiting for %s; EKS's last answer: %v: %w", time.Since(r.start).Round(100*time.Millisecond), what, cause, err)}
+		Err: fmt.Errorf("gave up after %s waiting for %s: %w", time.Since(r.start).Round(100*time.Millisecond), what, err)}
 }
 
-// interrupted explains err when ctx ended during an attempt after podid
-// had been waiting (err itself says only "context deadline exceeded");
-// nil when it did not.
-func (r *retrier) interrupted(ctx context.Context, err error) error {
+// interrupted explains an attempt that failed because ctx ended after podid
+// had been waiting (the SDK's error says only "context deadline
+// exceeded"); nil when that is not what happened.
+func (r *retrier) interrupted(ctx context.Context) error {
 	if ctx.Err() == nil || r.waiting == "" {
 		return nil
 	}
@@ -200,7 +199,7 @@ func (r *retrier) interrupted(ctx context.Context, err error) error {
 		kind = fail.KindInterrupted
 	}
 	return &fail.Error{Kind: kind, Hint: r.hint,
-		Err: fmt.Errorf("gave up after %s waiting for %s; EKS's last answer: %v: %w", time.Since(r.start).Round(100*time.Millisecond), r.waiting, r.lastErr, err)}
+		Err: fmt.Errorf("gave up after %s waiting for %s: %w", time.Since(r.start).Round(100*time.Millisecond), r.waiting, ctx.Err())}
 }
 
 // retryPropagation decides whether err is IAM propagation worth waiting

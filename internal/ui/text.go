@@ -134,17 +134,20 @@ func StatusText(w io.Writer, rep diagnose.Report, o diagnose.Options) {
 	fmt.Fprintln(w, rep.Summary(o))
 }
 
-// VerifyText prints verify's verdict: one line per pod and the summary.
+// VerifyText prints verify's verdict: one line per pod (✓ or ✗, its owner
+// and node) and the summary, which gives each problem once, grouped by
+// cause with its fix.
 func VerifyText(w io.Writer, v diagnose.Verdict) {
 	for _, p := range v.Pods {
-		if p.OK {
-			fmt.Fprintf(w, "✓ %s (node %s)\n", p.Name, p.Node)
-			continue
+		mark := "✓"
+		if !p.OK {
+			mark = "✗"
 		}
-		fmt.Fprintf(w, "✗ %s (node %s)\n", p.Name, p.Node)
-		for _, pr := range p.Problems {
-			fmt.Fprintf(w, "    - %s\n", pr)
+		owner := p.Owner
+		if owner == "" {
+			owner = "no controller"
 		}
+		fmt.Fprintf(w, "%s %s (%s, node %s)\n", mark, p.Name, owner, p.Node)
 	}
 	fmt.Fprintln(w, v.Summary())
 }

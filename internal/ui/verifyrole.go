@@ -34,6 +34,9 @@ func RoleReport(w io.Writer, reps []step.Report) {
 				if a.Statement != "" {
 					by = " by " + a.Statement
 				}
+				if a.Decision == trust.NotRequested {
+					by = " (the association disables session tags)"
+				}
 				fmt.Fprintf(w, "  %-16s %s%s\n", a.Action, a.Decision, by)
 			}
 			for _, p := range tr.Problems {
@@ -47,6 +50,29 @@ func RoleReport(w io.Writer, reps []step.Report) {
 			}
 			for _, i := range tr.IRSA {
 				fmt.Fprintf(w, "  also trusted through IRSA: %s for %s (%s)\n", i.Issuer, strings.Join(i.Subjects, ", "), i.Statement)
+			}
+		}
+		if v := d.Request; v.TargetRole != "" {
+			fmt.Fprintf(w, "\nTarget role %s (role chaining):\n", v.TargetRole)
+			for _, l := range v.Links[1:] {
+				what := map[trust.Link]string{trust.LinkChainPermission: "permission policies of the role", trust.LinkTargetTrust: "trust of the target"}[l.Link]
+				fmt.Fprintf(w, "  %s, for %s:\n", what, l.Principal)
+				for _, a := range l.Actions {
+					by := ""
+					if a.Statement != "" {
+						by = " by " + a.Statement
+					}
+					fmt.Fprintf(w, "    %-16s %s%s\n", a.Action, a.Decision, by)
+				}
+				for _, p := range l.Problems {
+					fmt.Fprintf(w, "    ✗ %s\n", p.Message)
+				}
+				for _, p := range l.Warnings {
+					fmt.Fprintf(w, "    ! %s\n", p.Message)
+				}
+			}
+			if v.ExternalID != "" {
+				fmt.Fprintf(w, "  sts:ExternalId   %s\n", v.ExternalID)
 			}
 		}
 		if diff := d.TrustDiff; diff != "" {

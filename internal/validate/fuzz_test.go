@@ -52,8 +52,8 @@ func FuzzValidateNames(f *testing.F) {
 	})
 }
 
-// FuzzValidateWorkload: no panic; an accepted workload has a known kind and
-// a name without a slash.
+// FuzzValidateWorkload: no panic; an accepted workload has a known kind (or
+// none, for a bare name) and a name without a slash.
 func FuzzValidateWorkload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		kind, name, err := Workload(s)
@@ -61,7 +61,7 @@ func FuzzValidateWorkload(f *testing.F) {
 			return
 		}
 		switch kind {
-		case KindDeployment, KindStatefulSet, KindDaemonSet:
+		case KindDeployment, KindStatefulSet, KindDaemonSet, "":
 		default:
 			t.Fatalf("Workload(%q) kind = %q", s, kind)
 		}

@@ -206,24 +206,35 @@ const (
 	KindDaemonSet   = "daemonset"
 )
 
+// workloadKinds maps kubectl's spellings of a kind (lower case, without the
+// ".apps" group) to the kind.
 var workloadKinds = map[string]string{
-	"deployment": KindDeployment, "deployments": KindDeployment, "deploy": KindDeployment, "deployment.apps": KindDeployment,
-	"statefulset": KindStatefulSet, "statefulsets": KindStatefulSet, "sts": KindStatefulSet, "statefulset.apps": KindStatefulSet,
-	"daemonset": KindDaemonSet, "daemonsets": KindDaemonSet, "ds": KindDaemonSet, "daemonset.apps": KindDaemonSet,
+	"deployment": KindDeployment, "deployments": KindDeployment, "deploy": KindDeployment,
+	"statefulset": KindStatefulSet, "statefulsets": KindStatefulSet, "sts": KindStatefulSet,
+	"daemonset": KindDaemonSet, "daemonsets": KindDaemonSet, "ds": KindDaemonSet,
 }
 
-// Workload parses <kind>/<name> as kubectl does, e.g. deployment/carts,
-// deploy/carts, statefulset/x, sts/x, daemonset/x, ds/x. kind is returned
-// as deployment, statefulset or daemonset.
+// Workload parses a workload reference, the one parser behind --workload
+// and podid.yaml's workloads: KIND/NAME with kubectl's kind spellings (any
+// case, optional ".apps" group: deployment/carts, deploy/carts,
+// Deployments.apps/carts, sts/db, ds/agent) or a bare NAME, which names the
+// workload called NAME whatever its kind (kind is then ""). kind is
+// returned as deployment, statefulset or daemonset.
 func Workload(s string) (kind, name string, err error) {
 	const example = "deployment/carts"
-	k, n, ok := strings.Cut(s, "/")
-	if !ok {
-		return "", "", invalid("workload", s, "a workload is <kind>/<name> with kind deployment, statefulset or daemonset", example)
+	t := strings.TrimSpace(s)
+	k, n, hasKind := strings.Cut(t, "/")
+	if !hasKind {
+		k, n = "", k
 	}
-	kind, known := workloadKinds[strings.ToLower(k)]
-	if !known {
-		return "", "", invalid("workload", s, fmt.Sprintf("kind %q is not one of deployment (deploy), statefulset (sts), daemonset (ds)", k), example)
+	if n == "" || strings.Contains(n, "/") {
+		return "", "", invalid("workload", s, "a workload is NAME or KIND/NAME with kind deployment (deploy), statefulset (sts) or daemonset (ds)", example)
+	}
+	if hasKind {
+		var known bool
+		if kind, known = workloadKinds[strings.TrimSuffix(strings.ToLower(k), ".apps")]; !known {
+			return "", "", invalid("workload", s, fmt.Sprintf("kind %q is not one of deployment (deploy), statefulset (sts), daemonset (ds), the kinds podid restarts", k), example)
+		}
 	}
 	if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
 		return "", "", invalid("workload", s, "the name is a lowercase RFC 1123 subdomain: "+strings.Join(errs, "; "), example)

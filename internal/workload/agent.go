@@ -29,3 +29,14 @@ func (a *Agent) WaitAgent(ctx context.Context, progress step.Progress) error {
 	a.Last = st
 	return err
 }
+
+// NodesNeedingAgent names the nodes the agent DaemonSet must serve: every
+// eligible node that is not an EKS Auto Mode node (those have the agent
+// built in).
+func (a *Agent) NodesNeedingAgent(ctx context.Context) ([]string, error) {
+	st, err := kube.GetAgentStatus(ctx, a.Client)
+	if err != nil {
+		return nil, err
+	}
+	return st.Eligible, nil
+}

@@ -20,6 +20,21 @@ type RestartDetails struct {
 	Restart   []string    `json:"restart,omitempty"`   // planned: the workloads to restart (KIND/NAME)
 	Restarted []string    `json:"restarted,omitempty"` // done: the workloads restarted
 	Pods      []PodReport `json:"pods"`
+	// NotRestarted are the service account's other pods: kept by OnDelete
+	// or a partition, of a CronJob, a Job, no controller or another
+	// controller (planned only).
+	NotRestarted []NotRestarted `json:"notRestarted,omitempty"`
+}
+
+// NotRestarted is a pod of the service account that the restart step does
+// not replace, as in JSON: its owner, why and the fix that works for it.
+type NotRestarted struct {
+	Pod      string   `json:"pod"`
+	Owner    string   `json:"owner,omitempty"` // kind/name; empty: no controller
+	OK       bool     `json:"ok"`
+	Problems []string `json:"problems,omitempty"`
+	Cause    string   `json:"cause"`
+	Fix      string   `json:"fix,omitempty"`
 }
 
 // PropagationDetails are the facts of the steps that wait for the webhook to

@@ -30,9 +30,9 @@ func TestFlags(t *testing.T) {
 		{
 			name: "long aliases and everything",
 			args: []string{"--namespace", "carts", "--service-account", "carts", "--role", "r", "--fix", "--expect", "dynamodb:Query", "--expect", "s3:GetObject=arn:aws:s3:::b/k",
-				"--addon-version", "v1", "--update", "--target-role-arn", "arn:aws:iam::111122223333:role/t", "--disable-session-tags", "--policy", "{}",
+				"--addon-version", "v1", "--resolve-conflicts", "overwrite", "--update", "--target-role-arn", "arn:aws:iam::111122223333:role/t", "--disable-session-tags", "--policy", "{}",
 				"--tags", "a=1,b=2", "--tags", "c=3", "--create-service-account", "--workload", "deployment/carts", "--force", "--dry-run"},
-			want: flow.Options{Target: flow.Target{Namespace: "carts", ServiceAccount: "carts"}, AddonVersion: "v1", Role: "r", Fix: true,
+			want: flow.Options{Target: flow.Target{Namespace: "carts", ServiceAccount: "carts"}, AddonVersion: "v1", ResolveConflicts: "overwrite", Role: "r", Fix: true,
 				Expect: []string{"dynamodb:Query", "s3:GetObject=arn:aws:s3:::b/k"}, Update: true, AssociationSettings: podidentity.AssociationSettings{TargetRoleArn: "arn:aws:iam::111122223333:role/t",
 					DisableSessionTags: true, Policy: "{}", Tags: map[string]string{"a": "1", "b": "2", "c": "3"}}, CreateSA: true,
 				Workloads: []string{"deployment/carts"}, Force: true},
