@@ -96,12 +96,13 @@ type fakeConfig struct {
 
 // faults is fakeaws.Faults with a readable latency ("250ms").
 type faults struct {
-	ThrottleRate    float64  `json:"throttleRate"`
-	ServerErrorRate float64  `json:"serverErrorRate"`
-	Latency         duration `json:"latency"`
-	EKSRateLimit    float64  `json:"eksRateLimit"`
-	Down            []string `json:"down"`
-	Seed            int64    `json:"seed"`
+	ThrottleRate     float64  `json:"throttleRate"`
+	ServerErrorRate  float64  `json:"serverErrorRate"`
+	Latency          duration `json:"latency"`
+	EKSRateLimit     float64  `json:"eksRateLimit"`
+	EKSAuthRateLimit float64  `json:"eksAuthRateLimit"`
+	Down             []string `json:"down"`
+	Seed             int64    `json:"seed"`
 	// IAMPropagationDelay hides new roles and changed trust policies from
 	// EKS and EKS Auth for this long ("5s").
 	IAMPropagationDelay duration `json:"iamPropagationDelay"`
@@ -110,7 +111,7 @@ type faults struct {
 func (f faults) toFake() fakeaws.Faults {
 	return fakeaws.Faults{
 		ThrottleRate: f.ThrottleRate, ServerErrorRate: f.ServerErrorRate, Latency: time.Duration(f.Latency),
-		EKSRateLimit: f.EKSRateLimit, Down: f.Down, Seed: f.Seed, IAMPropagationDelay: time.Duration(f.IAMPropagationDelay),
+		EKSRateLimit: f.EKSRateLimit, EKSAuthRateLimit: f.EKSAuthRateLimit, Down: f.Down, Seed: f.Seed, IAMPropagationDelay: time.Duration(f.IAMPropagationDelay),
 	}
 }
 
@@ -195,7 +196,7 @@ func newUp(root *rootOptions) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, associationDeleteLag, faults{throttleRate, serverErrorRate, latency, eksRateLimit, down, seed, iamPropagationDelay}, eksAuth{requireLivePod, sourceArn, sourceOrgId}")
+	f.StringVar(&configFile, "config", "", "JSON file with the fake's knobs: addonDelay, addonReadyTimeout, propagationDelay, associationDeleteLag, faults{throttleRate, serverErrorRate, latency, eksRateLimit, eksAuthRateLimit, down, seed, iamPropagationDelay}, eksAuth{requireLivePod, sourceArn, sourceOrgId}")
 	f.DurationVar(&addonDelay, "addon-delay", 5*time.Second, "how long a new add-on stays CREATING before the agent DaemonSet is applied")
 	f.DurationVar(&propagation, "propagation-delay", 5*time.Second, "how long a pod identity association change takes to reach the webhook")
 	f.DurationVar(&deleteLag, "association-delete-lag", 3*time.Second, "how long a deleted pod identity association keeps its service account (EKS answers 409 to a create until then)")

@@ -57,7 +57,7 @@ func checkAssociation(ctx context.Context, r *Report, d Deps, o Options) (*podid
 		return nil, nil
 	}
 	r.Association = a
-	msg := fmt.Sprintf("association %s: %s → role %s", a.ID, o.subject(), roleNameOf(a.RoleArn))
+	msg := fmt.Sprintf("association %s: %s → role %s", a.ID, o.subject(), podidentity.RoleNameOf(a.RoleArn))
 	if a.TargetRoleArn != "" {
 		msg += fmt.Sprintf(", then target role %s (role chaining)", a.TargetRoleArn)
 	}
@@ -71,7 +71,7 @@ func checkAssociation(ctx context.Context, r *Report, d Deps, o Options) (*podid
 }
 
 func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity.AssociationInfo) error {
-	name := roleNameOf(a.RoleArn)
+	name := podidentity.RoleNameOf(a.RoleArn)
 	info := &RoleInfo{Name: name, Arn: a.RoleArn}
 	r.Role = info
 	if _, err := d.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)}); err != nil {
@@ -86,7 +86,8 @@ func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity
 	info.Exists = true
 	v, err := podidentity.NewVerifyRole(d.IAM, nil, podidentity.VerifyRoleOptions{
 		Role:    podidentity.RoleRef{Name: name, Arn: a.RoleArn, Source: podidentity.RoleFromAssociation},
-		Cluster: o.Cluster, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, TargetRoleArn: a.TargetRoleArn,
+		Cluster: o.Cluster, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
+		TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags,
 	})
 	if err != nil {
 		return err
@@ -117,7 +118,7 @@ func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity
 			if pi.Inline {
 				kind = "inline"
 			}
-			parts = append(parts, fmt.Sprintf("%s (%s, %s)", pi.Name, kind, count(len(pi.Statements), "statement", "statements")))
+			parts = append(parts, fmt.Sprintf("%s (%s, %s)", pi.Name, kind, Count(len(pi.Statements), "statement", "statements")))
 		}
 		r.add(AreaRole, OK, "", "role %s permissions: %s", name, strings.Join(parts, ", "))
 	}
@@ -154,7 +155,7 @@ func checkAssociations(ctx context.Context, r *Report, d Deps, o Options) error 
 		}
 		a := out.Association
 		v := AssociationVerdict{ID: id, Namespace: aws.ToString(a.Namespace), ServiceAccount: aws.ToString(a.ServiceAccount), RoleArn: aws.ToString(a.RoleArn)}
-		name := roleNameOf(v.RoleArn)
+		name := podidentity.RoleNameOf(v.RoleArn)
 		role, seen := roles[name]
 		if !seen {
 			role, err = d.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
@@ -174,7 +175,7 @@ func checkAssociations(ctx context.Context, r *Report, d Deps, o Options) error 
 			fix = fmt.Sprintf("recreate role %s, or point the association at another role: podid associate %s --role ROLE --update", name, sub.flags())
 		} else {
 			v.RoleExists = true
-			v.Severity, v.Verdict, v.TrustOK = trustVerdict(aws.ToString(role.Role.AssumeRolePolicyDocument), sub)
+			v.Severity, v.Verdict, v.TrustOK = trustVerdict(aws.ToString(role.Role.AssumeRolePolicyDocument), sub, aws.ToBool(a.DisableSessionTags))
 			if !v.TrustOK {
 				fix = fmt.Sprintf("podid verify-role %s --fix", sub.flags())
 			}
@@ -189,22 +190,20 @@ func checkAssociations(ctx context.Context, r *Report, d Deps, o Options) error 
 	return nil
 }
 
-// trustVerdict evaluates a role's trust document for the association o.
-func trustVerdict(doc string, o Options) (Severity, string, bool) {
+// trustVerdict evaluates a role's trust document for the association o,
+// with or without session tags as the association sends them.
+func trustVerdict(doc string, o Options, noSessionTags bool) (Severity, string, bool) {
 	d, err := trust.Parse(doc)
 	if err != nil {
 		return Error, fmt.Sprintf("trust policy does not parse: %v", err), false
 	}
 	c := o.Cluster
-	rep := trust.Evaluate(d, trust.Request{Cluster: c.Name, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, Account: c.Account, ClusterArn: c.Arn})
+	rep := trust.Evaluate(d, trust.Request{Cluster: c.Name, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, Account: c.Account, ClusterArn: c.Arn, NoSessionTags: noSessionTags})
 	switch {
 	case rep.OK():
 		return OK, "trust ok", true
-	case rep.AssumeRole.Decision == trust.Conditional || rep.TagSession.Decision == trust.Conditional:
-		if rep.AssumeRole.Decision != trust.ExplicitDeny && rep.TagSession.Decision != trust.ExplicitDeny &&
-			rep.AssumeRole.Decision != trust.ImplicitDeny && rep.TagSession.Decision != trust.ImplicitDeny {
-			return Warn, "trust depends on conditions podid cannot evaluate", true
-		}
+	case rep.Admits():
+		return Warn, "trust depends on conditions podid cannot evaluate", true
 	}
 	msgs := []string{}
 	for _, p := range rep.Problems {

@@ -98,17 +98,25 @@ func enable(t *testing.T, w *world) (step.Report, string) {
 	return restartStep(t, r), r.Stderr
 }
 
-// A DaemonSet under the service account is restarted the kubectl way and
-// its new pods get credentials.
+// DaemonSets under the service account: one with the RollingUpdate
+// strategy is restarted the kubectl way and its new pods get credentials;
+// one with OnDelete is not waited on (its controller would never replace
+// the pods) but named with the pods to delete.
 func TestEnableRestartsDaemonSet(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"), labtest.Replicas(1))
 	ctx := context.Background()
-	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "logs", Namespace: w.App.Namespace},
-		Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels("logs")},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels("logs")}, Spec: podSpec("carts")}}}
-	if _, err := w.Env.Client.AppsV1().DaemonSets(w.App.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	for _, d := range []struct {
+		name     string
+		strategy appsv1.DaemonSetUpdateStrategyType
+	}{{"logs", appsv1.RollingUpdateDaemonSetStrategyType}, {"metrics", appsv1.OnDeleteDaemonSetStrategyType}} {
+		ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: d.name, Namespace: w.App.Namespace},
+			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels(d.name)},
+				UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: d.strategy},
+				Template:       corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels(d.name)}, Spec: podSpec("carts")}}}
+		if _, err := w.Env.Client.AppsV1().DaemonSets(w.App.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	wl, err := kube.GetWorkload(ctx, w.Env.Client, w.App.Namespace, kube.KindDaemonSet, "logs")
 	if err != nil {
@@ -121,6 +129,7 @@ func TestEnableRestartsDaemonSet(t *testing.T) {
 	if err != nil || len(before) == 0 {
 		t.Fatalf("daemonset/logs has %d pods: %v", len(before), err)
 	}
+	kept := waitRunning(t, w, "metrics", len(before))
 	rs, _ := enable(t, w)
 	if !strings.Contains(strings.Join(rs.Changes, "\n"), "restarted daemonset/logs") {
 		t.Errorf("restart changes %q lack daemonset/logs", rs.Changes)
@@ -136,6 +145,15 @@ func TestEnableRestartsDaemonSet(t *testing.T) {
 		if in := kube.CheckInjection(&after[i]); !in.Injected() {
 			t.Errorf("daemonset pod %s lacks %v", after[i].Name, in.Missing)
 		}
+	}
+	line := warningWith(t, rs.Warnings, "daemonset/metrics uses the OnDelete update strategy")
+	for i := range kept {
+		if !strings.Contains(line, kept[i].Name) {
+			t.Errorf("OnDelete warning %q does not name pod %s", line, kept[i].Name)
+		}
+	}
+	if !strings.Contains(line, "kubectl -n "+w.App.Namespace+" delete pod ") {
+		t.Errorf("OnDelete warning %q lacks the command that replaces the pods", line)
 	}
 }
 
@@ -237,8 +255,8 @@ func TestEnableNamesCronJobNextRun(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		r := w.Podid(t, append([]string{"verify"}, w.Target()...)...)
-		if r.Code == 0 {
-			mustContain(t, "stdout", r.Stdout, "cronjob/nightly", next)
+		if r.Code == 0 && !strings.Contains(r.Stdout, "app-") {
+			mustContain(t, "stdout", r.Stdout, "no running pod uses service account", "cronjob/nightly", next)
 			break
 		}
 		if time.Now().After(deadline) {

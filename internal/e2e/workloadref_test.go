@@ -29,6 +29,13 @@ func TestEnableBareWorkloadName(t *testing.T) {
 		t.Fatalf("--workload job/app: exit %d, want 2\n%s", r.Code, r.Stderr)
 	}
 	mustContain(t, "stderr", r.Stderr, `kind "job"`)
+	// A name podid.yaml refuses is refused by the flag too, before anything
+	// changes (it was taken as a name that matched nothing).
+	r = w.Podid(t, append([]string{"enable", "--role", "eks-workshop-carts-dynamo", "--workload", "deployment/App"}, w.Target()...)...)
+	if r.Code != 2 || w.AuditLen() != 0 {
+		t.Fatalf("--workload deployment/App: exit %d (want 2), %d AWS changes\n%s", r.Code, w.AuditLen(), r.Stderr)
+	}
+	mustContain(t, "stderr", r.Stderr, "lowercase RFC 1123")
 
 	r = w.Podid(t, append([]string{"enable", "--role", "eks-workshop-carts-dynamo", "--workload", "app"}, w.Target()...)...)
 	if r.Code != 0 {

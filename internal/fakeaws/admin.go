@@ -15,6 +15,8 @@ package fakeaws
 //	POST /_fake/addon-status   {"cluster":"c","addon":"eks-pod-identity-agent",
 //	                           "status":"DEGRADED","issues":[{"code":…,"message":…}]}
 //	POST /_fake/caller-policy  body is the caller's identity policy ("" = allow all)
+//	GET  /_fake/rules          {"associationDeleteLag":"3s"}: EKS behaviour knobs
+//	POST /_fake/rules          sets them (same body; durations as for faults)
 //	GET  /_fake/state          clusters (with add-ons and associations) and roles
 //	GET  /_fake/eks-auth       the EKS Auth knobs (EKSAuthOptions; durations in ns)
 //	POST /_fake/eks-auth       replaces them, e.g. {"requireLivePod":true}
@@ -95,6 +97,29 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetCallerPolicy(string(b))
 		writeJSON(w, http.StatusOK, map[string]string{})
+	case "GET /_fake/rules":
+		s.mu.Lock()
+		lag := s.opts.AssociationDeleteLag
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]string{"associationDeleteLag": lag.String()})
+	case "POST /_fake/rules":
+		var in struct {
+			AssociationDeleteLag json.RawMessage `json:"associationDeleteLag"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			adminError(w, http.StatusBadRequest, "rules body: %v; send {\"associationDeleteLag\":\"3s\"}", err)
+			return
+		}
+		lag, err := decodeDuration(in.AssociationDeleteLag)
+		if err == nil && lag < 0 {
+			err = fmt.Errorf("%v is negative", lag)
+		}
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "associationDeleteLag %v; send a duration such as \"3s\" (0 = none)", err)
+			return
+		}
+		s.SetAssociationDeleteLag(lag)
+		writeJSON(w, http.StatusOK, map[string]string{"associationDeleteLag": lag.String()})
 	case "GET /_fake/state":
 		writeJSON(w, http.StatusOK, s.State())
 	case "GET /_fake/eks-auth":

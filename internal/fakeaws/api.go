@@ -95,8 +95,11 @@ type Faults struct {
 	ServerErrorRate float64       `json:"serverErrorRate"` // answered with a 5xx
 	Latency         time.Duration `json:"latency"`         // added to every answer
 	EKSRateLimit    float64       `json:"eksRateLimit"`    // EKS requests per second (token bucket, burst = limit); 0 = unlimited
-	Down            []string      `json:"down"`            // services ("eks", "eks-auth", "iam", "sts") that answer every call with 503
-	Seed            int64         `json:"seed"`            // random seed; 0 = time based
+	// EKSAuthRateLimit is EKS Auth's own rate (AssumeRoleForPodIdentity per
+	// second, token bucket, burst = limit); 0 = unlimited.
+	EKSAuthRateLimit float64  `json:"eksAuthRateLimit"`
+	Down             []string `json:"down"` // services ("eks", "eks-auth", "iam", "sts") that answer every call with 503
+	Seed             int64    `json:"seed"` // random seed; 0 = time based
 	// IAMPropagationDelay is how long a role created, or a trust policy
 	// changed, through the IAM API stays invisible to EKS and EKS Auth
 	// (IAM's eventual consistency; see iamprop.go). 0 = at once.

@@ -44,7 +44,7 @@ type issuer struct {
 	kid string
 }
 
-func newIssuer(t *testing.T) *issuer {
+func newIssuer(t testing.TB) *issuer {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -71,7 +71,7 @@ type tokenSpec struct {
 }
 
 // sign makes a service account token like the apiserver's.
-func (i *issuer) sign(t *testing.T, s tokenSpec) string {
+func (i *issuer) sign(t testing.TB, s tokenSpec) string {
 	t.Helper()
 	if s.aud == nil {
 		s.aud = []string{PodIdentityAudience}
@@ -495,9 +495,28 @@ func TestEKSAuthSessionPolicy(t *testing.T) {
 	if _, err := pi.ListRoles(ctx, &iam.ListRolesInput{}); errorCode(err) != "AccessDenied" {
 		t.Errorf("ListRoles, outside the session policy: %v, want AccessDenied", err)
 	}
+	// IAM's simulation is authorized for the session's principal too.
+	_, err = pi.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(roleArn("target")), ActionNames: []string{"iam:GetRole"}})
+	if errorCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "assumed-role/target/") {
+		t.Errorf("SimulatePrincipalPolicy by the session: %v, want AccessDenied for the target's session", err)
+	}
 	// The admin is not limited.
 	if _, err := l.iam.ListRoles(ctx, &iam.ListRolesInput{}); err != nil {
 		t.Errorf("admin ListRoles: %v", err)
+	}
+	// Sessions of a deleted role may do nothing.
+	if _, err := l.iam.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String("target"), PolicyName: aws.String("read")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.iam.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("target")}); err != nil {
+		t.Fatal(err)
+	}
+	l.srv.PutRole(Role{Name: "target", TrustPolicy: podsTrust}) // same name, new role
+	if err := l.srv.PutRolePolicy("target", "read", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetRole","Resource":"*"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pi.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("hop1")}); errorCode(err) != "AccessDenied" {
+		t.Errorf("GetRole by a session of a deleted role: %v, want AccessDenied", err)
 	}
 }
 
@@ -793,6 +812,23 @@ func TestEKSAuthFaults(t *testing.T) {
 	if _, err := l.assume(tok); err != nil || time.Since(t0) < 150*time.Millisecond {
 		t.Errorf("latency: %v after %v", err, time.Since(t0))
 	}
+	// A per-account rate: a burst of 3 passes, the 4th is throttled, and
+	// a token comes back after 1/rate seconds.
+	l.srv.SetFaults(Faults{EKSAuthRateLimit: 3})
+	for i := 1; i <= 3; i++ {
+		if _, err := l.assume(tok); err != nil {
+			t.Fatalf("call %d within the burst: %v", i, err)
+		}
+	}
+	_, err = l.assume(tok)
+	wantAPIError[*eatypes.ThrottlingException](t, "over the rate", err, 429, "")
+	if _, err := l.eks.DescribeCluster(context.Background(), &eks.DescribeClusterInput{Name: aws.String(testCluster)}); err != nil {
+		t.Errorf("EKS is not limited by EKS Auth's rate: %v", err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, err := l.assume(tok); err != nil {
+		t.Errorf("after 1/rate seconds: %v", err)
+	}
 	if counts := l.srv.CallCounts(); counts["eks-auth:AssumeRoleForPodIdentity"] < 6 {
 		t.Errorf("call counts %v", counts)
 	}
@@ -940,4 +976,91 @@ func TestEKSAuthIAMPropagation(t *testing.T) {
 	time.Sleep(time.Until(changed.Add(450 * time.Millisecond)))
 	_, err := l.assume(tok)
 	wantAPIError[*eatypes.AccessDeniedException](t, "after propagation of a trust without TagSession", err, 400, "sts:TagSession")
+}
+
+// BenchmarkEKSAuthExchange measures one AssumeRoleForPodIdentity through
+// the real client (token verification, trust evaluation, minting).
+func BenchmarkEKSAuthExchange(b *testing.B) {
+	iss := newIssuer(b)
+	s := New(Options{IssuerKeys: func(context.Context, string) (IssuerKeys, error) {
+		return IssuerKeys{Issuer: testIssuer, JWKS: iss.jwks()}, nil
+	}})
+	url, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	s.AddCluster(Cluster{Name: testCluster})
+	s.PutRole(Role{Name: "carts-dynamo", TrustPolicy: podsTrust})
+	s.PutRole(Role{Name: "node", TrustPolicy: podsTrust})
+	if err := s.AttachRolePolicy("node", workerPolicy); err != nil {
+		b.Fatal(err)
+	}
+	node, err := s.IssueRoleSession("node", "i-1", time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, _, _ := clientsFor(url, "AKID", 1)
+	if _, err := e.CreatePodIdentityAssociation(context.Background(), &eks.CreatePodIdentityAssociationInput{ClusterName: aws.String(testCluster),
+		Namespace: aws.String("carts"), ServiceAccount: aws.String("carts"), RoleArn: aws.String(roleArn("carts-dynamo"))}); err != nil {
+		b.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(s.Identities(testCluster)) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("association did not propagate")
+		}
+	}
+	l := &authLab{clients: &clients{srv: s, url: url}, iss: iss, node: node}
+	l.auth = l.eksAuthFor(node, 1)
+	tok := iss.sign(b, tokenSpec{ns: "carts", sa: "carts"})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.assume(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The source keys EKS sends to the trust: aws:SourceAccount, aws:SourceArn
+// (cluster ARN by default, the association's on request), and no
+// aws:SourceOrgId unless configured.
+func TestEKSAuthSourceKeysAndRegion(t *testing.T) {
+	t.Parallel()
+	l := startAuth(t, Options{})
+	ctx := context.Background()
+	trust := func(cond string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"],"Condition":` + cond + `}]}`
+	}
+	for _, sa := range []string{"by-cluster", "by-assoc", "by-org"} {
+		l.srv.PutRole(Role{Name: sa, TrustPolicy: podsTrust})
+		l.associate(t, &eks.CreatePodIdentityAssociationInput{Namespace: aws.String("ns"), ServiceAccount: aws.String(sa), RoleArn: aws.String(roleArn(sa))})
+	}
+	// Trusts edited after the associations were created (EKS's create
+	// check evaluates aws:SourceArn as the cluster ARN).
+	l.srv.PutRole(Role{Name: "by-cluster", TrustPolicy: trust(`{"ArnEquals":{"aws:SourceArn":"arn:aws:eks:us-west-2:1234567890:cluster/eks-workshop"}}`)})
+	l.srv.PutRole(Role{Name: "by-assoc", TrustPolicy: trust(`{"ArnLike":{"aws:SourceArn":"arn:aws:eks:us-west-2:1234567890:podidentityassociation/eks-workshop/*"}}`)})
+	l.srv.PutRole(Role{Name: "by-org", TrustPolicy: trust(`{"StringEquals":{"aws:SourceOrgId":"o-abc123"}}`)})
+	try := func(sa string) error {
+		_, err := l.assume(l.iss.sign(t, tokenSpec{ns: "ns", sa: sa}))
+		return err
+	}
+	if err := try("by-cluster"); err != nil {
+		t.Errorf("aws:SourceArn = cluster ARN (default): %v", err)
+	}
+	wantAPIError[*eatypes.AccessDeniedException](t, "association ARN by default", try("by-assoc"), 400, "role/by-assoc (the trust policy of role by-assoc does not allow it)")
+	wantAPIError[*eatypes.AccessDeniedException](t, "no organization", try("by-org"), 400, "aws:SourceOrgId")
+	l.srv.SetEKSAuthOptions(EKSAuthOptions{SourceArn: "association", SourceOrgID: "o-abc123"})
+	if err := try("by-assoc"); err != nil {
+		t.Errorf("aws:SourceArn = association ARN: %v", err)
+	}
+	if err := try("by-org"); err != nil {
+		t.Errorf("aws:SourceOrgId configured: %v", err)
+	}
+
+	// EKS Auth is regional: another region has no clusters.
+	other := credsConfig(l.node, 1)
+	other.Region = "eu-west-1"
+	_, err := eksauth.NewFromConfig(other, func(o *eksauth.Options) { o.BaseEndpoint = aws.String(l.url) }).AssumeRoleForPodIdentity(ctx,
+		&eksauth.AssumeRoleForPodIdentityInput{ClusterName: aws.String(testCluster), Token: aws.String(l.iss.sign(t, tokenSpec{ns: "ns", sa: "by-cluster"}))})
+	wantAPIError[*eatypes.ResourceNotFoundException](t, "other region", err, 404, "No cluster found")
 }

@@ -17,6 +17,25 @@ type faultState struct {
 	rng    *rand.Rand
 	tokens float64
 	last   time.Time
+	// authBucket limits EKS Auth (Faults.EKSAuthRateLimit).
+	authBucket bucket
+}
+
+// bucket is a token bucket with burst = ceil(rate).
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// take reports whether a request may pass at rate per second.
+func (b *bucket) take(rate float64, now time.Time) bool {
+	b.tokens = math.Min(bucketSize(rate), b.tokens+now.Sub(b.last).Seconds()*rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 func newFaultState(f Faults) *faultState {
@@ -25,10 +44,11 @@ func newFaultState(f Faults) *faultState {
 		seed = time.Now().UnixNano()
 	}
 	return &faultState{
-		f:      f,
-		rng:    rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
-		tokens: bucketSize(f.EKSRateLimit),
-		last:   time.Now(),
+		f:          f,
+		rng:        rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
+		tokens:     bucketSize(f.EKSRateLimit),
+		last:       time.Now(),
+		authBucket: bucket{tokens: bucketSize(f.EKSAuthRateLimit), last: time.Now()},
 	}
 }
 
@@ -86,6 +106,11 @@ func (s *Server) injectFault(service string) *apiError {
 			return throttled(service)
 		}
 		fs.tokens--
+	}
+	// EKS Auth has its own per-account request rate (pod churn gets 429s:
+	// aws/eks-pod-identity-agent#34, #50, #171).
+	if service == "eks-auth" && fs.f.EKSAuthRateLimit > 0 && !fs.authBucket.take(fs.f.EKSAuthRateLimit, time.Now()) {
+		return throttled(service)
 	}
 	if fs.f.ThrottleRate <= 0 && fs.f.ServerErrorRate <= 0 {
 		return nil

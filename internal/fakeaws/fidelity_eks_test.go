@@ -124,8 +124,14 @@ func TestAssociationDeleteLag(t *testing.T) {
 		t.Error("the re-created association has the deleted one's ID")
 	}
 
-	// The lag can be turned off (and on) at run time.
-	c.srv.SetAssociationDeleteLag(0)
+	// The lag can be turned off (and on) at run time, also over the admin
+	// endpoint (podid-lab runs the fake in another process).
+	if code, body := adminPost(t, c.url, "/_fake/rules", `{"associationDeleteLag":"-1s"}`); code != 400 || !strings.Contains(body, "negative") {
+		t.Errorf("negative lag: %d %s", code, body)
+	}
+	if code, body := adminPost(t, c.url, "/_fake/rules", `{"associationDeleteLag":"0s"}`); code != 200 || !strings.Contains(body, `"0s"`) {
+		t.Errorf("admin rules: %d %s", code, body)
+	}
 	if _, err := eksc.DeletePodIdentityAssociation(ctx, &eks.DeletePodIdentityAssociationInput{ClusterName: aws.String(testCluster), AssociationId: created.AssociationId}); err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,7 @@ type principal struct {
 	userID      string // AIDA… for a user, <RoleId>:<session> for a session
 	roleName    string // sessions: the role
 	roleArn     string
+	roleID      string // AROA…: a role deleted and created again is another role
 	sessionName string
 	tags        map[string]string // session tags (sessions only)
 	policy      *policyDoc        // session policy (nil = none)
@@ -120,6 +121,7 @@ func (s *Server) sessionPrincipal(role *roleState, sessionName string, tags map[
 		userID:      role.id + ":" + sessionName,
 		roleName:    role.name,
 		roleArn:     role.arn,
+		roleID:      role.id,
 		sessionName: sessionName,
 		tags:        tags,
 		policy:      policy,
@@ -239,8 +241,9 @@ func (s *Server) evalPrincipalLocked(p *principal, action, resource string, extr
 		return evaluate([]namedPolicy{{id: "caller", typ: "user", doc: s.callerPolicy}}, nil, req), false
 	}
 	role := s.roles[strings.ToLower(p.roleName)]
-	if role == nil || role.arn != p.roleArn {
-		// The role was deleted (or replaced): its sessions may do nothing.
+	if role == nil || role.arn != p.roleArn || role.id != p.roleID {
+		// The role was deleted (or deleted and created again: a new role
+		// ID): its sessions may do nothing.
 		return evalResult{decision: decisionImplicitDeny}, false
 	}
 	policies, boundary := s.identityPolicies(role)

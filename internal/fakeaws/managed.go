@@ -16,6 +16,14 @@ package fakeaws
 // are left out. Those would only matter to a simulation of those other
 // services' actions.
 //
+// Checked against the reference: AmazonS3ReadOnlyAccess (v3),
+// AmazonSQSReadOnlyAccess (v4), AmazonSNSFullAccess (v2),
+// CloudWatchEventsServiceRolePolicy (v1), the start of
+// AmazonDynamoDBFullAccess (v15). Not checked: AmazonSQSFullAccess is its
+// long-standing one-statement "sqs:*" document (a later version may add a
+// Sid), CloudWatchAgentServerPolicy and SecretsManagerReadWrite as widely
+// published.
+//
 // Service-linked role policies (path /aws-service-role/) exist but are not
 // attachable: GetPolicy says IsAttachable=false and AttachRolePolicy answers
 // NoSuchEntity "… does not exist or is not attachable.", as IAM does.

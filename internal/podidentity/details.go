@@ -33,11 +33,15 @@ type AddonDetails struct {
 
 // RoleDetails are the verify-role step's facts.
 type RoleDetails struct {
-	Role       RoleRef        `json:"role"`
-	RoleSource string         `json:"roleSource"`
-	Trust      trust.Report   `json:"trust"`
-	Policies   []PolicyInfo   `json:"policies"`
-	Expect     []ExpectResult `json:"expect,omitempty"`
+	Role       RoleRef      `json:"role"`
+	RoleSource string       `json:"roleSource"`
+	Trust      trust.Report `json:"trust"`
+	// Request is the verdict on the whole request EKS makes for the
+	// association (session tags, target role): its links, the failing one,
+	// and the fix.
+	Request  trust.Verdict  `json:"request"`
+	Policies []PolicyInfo   `json:"policies"`
+	Expect   []ExpectResult `json:"expect,omitempty"`
 	// TrustDiff and FixedTrust are set when --fix will write a new trust
 	// policy: the diff shown, and the document Apply writes.
 	TrustDiff  string `json:"trustDiff,omitempty"`

@@ -61,6 +61,13 @@ func trustRequest(c ClusterInfo, ns, sa string) trust.Request {
 	return trust.Request{Cluster: c.Name, Namespace: ns, ServiceAccount: sa, Account: c.Account, ClusterArn: c.Arn}
 }
 
+// request is the trust.Request EKS makes for the association verify-role checks.
+func (s *VerifyRole) request() trust.Request {
+	req := trustRequest(s.opts.Cluster, s.opts.Namespace, s.opts.ServiceAccount)
+	req.NoSessionTags = s.opts.DisableSessionTags
+	return req
+}
+
 // ResolveRole finds the role for ns/sa on cluster: an explicit name or ARN
 // (ref) wins; else the role of the existing association; else the one role
 // whose name starts with "<cluster>-<sa>" and whose trust admits EKS Pod
@@ -86,7 +93,7 @@ func ResolveRole(ctx context.Context, iamAPI RoleLookupAPI, eksAPI AssociationRe
 			return RoleRef{}, err
 		}
 		if cur != nil {
-			return RoleRef{Name: roleNameOf(cur.RoleArn), Arn: cur.RoleArn, Source: RoleFromAssociation}, nil
+			return RoleRef{Name: RoleNameOf(cur.RoleArn), Arn: cur.RoleArn, Source: RoleFromAssociation}, nil
 		}
 	}
 	prefix := cluster.Name + "-" + sa
@@ -138,12 +145,14 @@ func admitsPodIdentity(doc string, req trust.Request) (bool, string) {
 		return false, "trust policy does not parse"
 	}
 	rep := trust.Evaluate(d, req)
-	for _, r := range []trust.ActionResult{rep.AssumeRole, rep.TagSession} {
-		if r.Decision != trust.Allowed && r.Decision != trust.Conditional {
-			return false, fmt.Sprintf("%s: %s", r.Action, r.Decision)
-		}
+	if rep.Admits() {
+		return true, ""
 	}
-	return true, ""
+	r := rep.AssumeRole
+	if r.Decision == trust.Allowed || r.Decision == trust.Conditional {
+		r = rep.TagSession
+	}
+	return false, fmt.Sprintf("%s: %s", r.Action, r.Decision)
 }
 
 func explainGetRole(err error, name string) error {
@@ -201,7 +210,12 @@ type VerifyRoleOptions struct {
 	Role                      RoleRef
 	Cluster                   ClusterInfo
 	Namespace, ServiceAccount string
-	TargetRoleArn             string
+	// The association's settings that shape the request EKS makes: the
+	// target role (role chaining) and disabled session tags. The caller
+	// takes them from the existing association, or from the flags that
+	// are about to set them.
+	TargetRoleArn      string
+	DisableSessionTags bool
 	// Fix rewrites the trust policy (keeping every other statement, never
 	// widening) when it does not admit the association.
 	Fix    bool
@@ -236,60 +250,53 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 	if err := s.checkAccount(); err != nil {
 		return step.Plan{}, err
 	}
-	out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role.Name)})
-	if err != nil {
-		return step.Plan{}, explainGetRole(err, role.Name)
-	}
-	roleArn := aws.ToString(out.Role.Arn)
-	doc, err := trust.Parse(aws.ToString(out.Role.AssumeRolePolicyDocument))
-	if err != nil {
-		return step.Plan{}, fail.Verifyf(fmt.Sprintf("inspect it: aws iam get-role --role-name %s", role.Name), "role %s: trust policy: %w", role.Name, err)
-	}
-	req := trustRequest(s.opts.Cluster, s.opts.Namespace, s.opts.ServiceAccount)
-	rep := trust.Evaluate(doc, req)
-	policies, err := s.permissions(ctx, role.Name)
+	ev, err := s.evaluate(ctx)
 	if err != nil {
 		return step.Plan{}, err
 	}
+	roleArn, doc, req, policies, verdict := ev.roleArn, ev.doc, ev.req, ev.policies, ev.verdict
+	rep := verdict.Trust
 	expects, err := s.simulate(ctx, roleArn)
 	if err != nil {
 		return step.Plan{}, err
 	}
-	details := &RoleDetails{Role: RoleRef{Name: role.Name, Arn: roleArn, Source: role.Source}, RoleSource: role.Source, Trust: rep, Policies: policies, Expect: expects}
+	details := &RoleDetails{Role: RoleRef{Name: role.Name, Arn: roleArn, Source: role.Source}, RoleSource: role.Source, Trust: rep, Request: verdict, Policies: policies, Expect: expects}
 	var warnings []string
 	for _, w := range rep.Warnings {
 		warnings = append(warnings, w.Message)
+	}
+	for _, l := range verdict.Links[1:] {
+		for _, w := range l.Warnings {
+			warnings = append(warnings, fmt.Sprintf("%s: %s", l.Link, w.Message))
+		}
 	}
 	if len(policies) == 0 {
 		warnings = append(warnings, NoPermissionPolicies(role.Name)+"; "+NoPermissionPoliciesFix(role.Name))
 	}
 
-	var problems []string
-	hint := ""
+	var problems, hints []string
 	var fixed, diff string
-	if !rep.OK() {
-		if s.opts.Fix {
+	for _, l := range verdict.Links {
+		if !l.Failed() {
+			continue
+		}
+		if l.Link == trust.LinkTrust && s.opts.Fix {
 			var changed bool
 			fixed, changed, err = trust.Fix(doc, req, trust.FixOptions{Scoped: true})
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("the trust policy cannot be fixed automatically: %v", err))
-				hint = fmt.Sprintf("edit the trust policy by hand: aws iam update-assume-role-policy --role-name %s --policy-document file://trust.json", role.Name)
+				hints = append(hints, fmt.Sprintf("edit the trust policy by hand: aws iam update-assume-role-policy --role-name %s --policy-document file://trust.json", role.Name))
 			} else if changed {
 				diff = trust.Diff(doc.String(), fixed)
 			}
-		} else {
-			for _, p := range rep.Problems {
-				line := p.Message
-				if p.Why != "" {
-					line += " (" + p.Why + ")"
-				}
-				problems = append(problems, line)
-			}
-			if len(rep.Problems) == 0 {
-				problems = append(problems, fmt.Sprintf("trust does not let %s call sts:AssumeRole (%s) and sts:TagSession (%s)", trust.ServicePrincipal, rep.AssumeRole.Decision, rep.TagSession.Decision))
-			}
-			hint = fmt.Sprintf("run podid verify-role --role %s --fix to let %s in for this service account only (other statements are kept, nothing is widened)", role.Name, trust.ServicePrincipal)
+			continue
 		}
+		line := l.Message
+		if l.Why != "" {
+			line += " (" + l.Why + ")"
+		}
+		problems = append(problems, line+"; "+l.Fix)
+		hints = append(hints, s.hint(l))
 	}
 	var denied []string
 	for _, e := range expects {
@@ -299,15 +306,19 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 	}
 	if len(denied) > 0 {
 		problems = append(problems, "the role's policies do not allow "+strings.Join(denied, "; "))
-		if hint == "" {
-			hint = fmt.Sprintf("attach a policy that allows them: aws iam put-role-policy --role-name %s …, then run again", role.Name)
-		}
+		hints = append(hints, fmt.Sprintf("attach a policy that allows them: aws iam put-role-policy --role-name %s …, then run again", role.Name))
 	}
 	if len(problems) > 0 {
 		// Return what was found with the error, so the report still shows it.
-		return step.Plan{Details: details, Warnings: warnings}, fail.Verifyf(hint, "role %s cannot serve %s/%s on cluster %s: %s", role.Name, s.opts.Namespace, s.opts.ServiceAccount, s.opts.Cluster.Name, strings.Join(problems, "; "))
+		return step.Plan{Details: details, Warnings: warnings}, fail.Verifyf(strings.Join(hints, "; then "), "role %s cannot serve %s/%s on cluster %s: %s", role.Name, s.opts.Namespace, s.opts.ServiceAccount, s.opts.Cluster.Name, strings.Join(problems, "; "))
 	}
 	summary := fmt.Sprintf("role %s trusts %s for %s/%s", role.Name, trust.ServicePrincipal, s.opts.Namespace, s.opts.ServiceAccount)
+	if s.opts.DisableSessionTags {
+		summary += " without session tags"
+	}
+	if s.opts.TargetRoleArn != "" {
+		summary += fmt.Sprintf(", and may chain to target role %s", RoleNameOf(s.opts.TargetRoleArn))
+	}
 	if diff != "" {
 		details.TrustDiff, details.FixedTrust = diff, fixed
 		return step.Plan{
@@ -318,6 +329,81 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 		}, nil
 	}
 	return step.Plan{Satisfied: true, Summary: summary, Warnings: warnings, Details: details}, nil
+}
+
+// evaluation is what evaluate read and judged.
+type evaluation struct {
+	roleArn  string
+	doc      *trust.Document
+	req      trust.Request
+	policies []PolicyInfo
+	verdict  trust.Verdict
+}
+
+// evaluate reads the role (trust and permission policies) and the target
+// role, and judges the request EKS makes.
+func (s *VerifyRole) evaluate(ctx context.Context) (evaluation, error) {
+	role := s.opts.Role
+	out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role.Name)})
+	if err != nil {
+		return evaluation{}, explainGetRole(err, role.Name)
+	}
+	ev := evaluation{roleArn: aws.ToString(out.Role.Arn), req: s.request()}
+	ev.doc, err = trust.Parse(aws.ToString(out.Role.AssumeRolePolicyDocument))
+	if err != nil {
+		return evaluation{}, fail.Verifyf(fmt.Sprintf("inspect it: aws iam get-role --role-name %s", role.Name), "role %s: trust policy: %w", role.Name, err)
+	}
+	policies, docs, err := s.permissions(ctx, role.Name)
+	if err != nil {
+		return evaluation{}, err
+	}
+	ev.policies = policies
+	var target *trust.Role
+	if s.opts.TargetRoleArn != "" {
+		if target, err = s.targetRole(ctx); err != nil {
+			return evaluation{}, err
+		}
+	}
+	ev.verdict = trust.EvaluatePodIdentityRequest(ev.req, trust.Role{Arn: ev.roleArn, Trust: ev.doc, Policies: docs}, target)
+	return ev, nil
+}
+
+// EvaluateAssociation reads from IAM what the request EKS Auth makes for
+// association a needs (its role's trust and permission policies, its target
+// role's trust) and judges that request: the verdict names the failing
+// link, why, and the fix. It is the static counterpart of the exchange; a
+// missing role or target role is an error (verification kind), as are
+// unparsable policies. Read-only.
+func EvaluateAssociation(ctx context.Context, api RoleAPI, cluster ClusterInfo, a AssociationInfo) (trust.Verdict, error) {
+	s := &VerifyRole{api: api, opts: VerifyRoleOptions{
+		Role:    RoleRef{Name: RoleNameOf(a.RoleArn), Arn: a.RoleArn, Source: RoleFromAssociation},
+		Cluster: cluster, Namespace: a.Namespace, ServiceAccount: a.ServiceAccount,
+		TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags,
+	}}
+	ev, err := s.evaluate(ctx)
+	return ev.verdict, err
+}
+
+// ExplainAssociation returns a function of the shape of credcheck's
+// Explainer: when EKS Auth denies the exchange for association a, it names
+// the failing link and its fix from the static verdict. ok is false when
+// the static model finds no failing link (or cannot read the roles): the
+// caller then keeps EKS Auth's own message.
+func ExplainAssociation(api RoleAPI, cluster ClusterInfo, a AssociationInfo) func(ctx context.Context) (problem, fix string, ok bool) {
+	return func(ctx context.Context) (string, string, bool) {
+		v, err := EvaluateAssociation(ctx, api, cluster, a)
+		if err != nil {
+			return "", "", false
+		}
+		if v.OK() {
+			return "", "", false
+		}
+		problem := v.Message
+		if l, found := v.Link(v.Failing); found && l.Why != "" {
+			problem += " (" + l.Why + ")"
+		}
+		return problem, v.Fix, true
+	}
 }
 
 // checkAccount refuses a role outside the cluster's account: EKS passes the
@@ -336,52 +422,112 @@ func (s *VerifyRole) checkAccount() error {
 		s.opts.Role.Arn, arn.Account, s.opts.Cluster.Name, s.opts.Cluster.Account)
 }
 
-// permissions lists the role's managed (default version) and inline policies.
-func (s *VerifyRole) permissions(ctx context.Context, roleName string) ([]PolicyInfo, error) {
+// permissions lists the role's managed (default version) and inline
+// policies, for printing and parsed for the request model.
+func (s *VerifyRole) permissions(ctx context.Context, roleName string) ([]PolicyInfo, []trust.Policy, error) {
 	var out []PolicyInfo
+	var docs []trust.Policy
 	ap := iam.NewListAttachedRolePoliciesPaginator(s.api, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(roleName)})
 	for ap.HasMorePages() {
 		page, err := ap.NextPage(ctx)
 		if err != nil {
-			return nil, awsapi.Explain(err, "list attached policies", "of role "+roleName)
+			return nil, nil, awsapi.Explain(err, "list attached policies", "of role "+roleName)
 		}
 		for _, a := range page.AttachedPolicies {
 			arn := aws.ToString(a.PolicyArn)
 			pol, err := s.api.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
 			if err != nil {
-				return nil, awsapi.Explain(err, "get policy", arn)
+				return nil, nil, awsapi.Explain(err, "get policy", arn)
 			}
 			version := aws.ToString(pol.Policy.DefaultVersionId)
 			v, err := s.api.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: aws.String(version)})
 			if err != nil {
-				return nil, awsapi.Explain(err, "get policy version", version+" of "+arn)
+				return nil, nil, awsapi.Explain(err, "get policy version", version+" of "+arn)
 			}
 			doc, err := trust.Parse(aws.ToString(v.PolicyVersion.Document))
 			if err != nil {
-				return nil, fmt.Errorf("policy %s %s: %w", arn, version, err)
+				return nil, nil, fmt.Errorf("policy %s %s: %w", arn, version, err)
 			}
 			out = append(out, PolicyInfo{Name: aws.ToString(a.PolicyName), Arn: arn, Version: version, Statements: trust.Statements(doc)})
+			docs = append(docs, trust.Policy{Name: aws.ToString(a.PolicyName), Doc: doc})
 		}
 	}
 	ip := iam.NewListRolePoliciesPaginator(s.api, &iam.ListRolePoliciesInput{RoleName: aws.String(roleName)})
 	for ip.HasMorePages() {
 		page, err := ip.NextPage(ctx)
 		if err != nil {
-			return nil, awsapi.Explain(err, "list inline policies", "of role "+roleName)
+			return nil, nil, awsapi.Explain(err, "list inline policies", "of role "+roleName)
 		}
 		for _, name := range page.PolicyNames {
 			p, err := s.api.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(roleName), PolicyName: aws.String(name)})
 			if err != nil {
-				return nil, awsapi.Explain(err, "get inline policy", name+" of role "+roleName)
+				return nil, nil, awsapi.Explain(err, "get inline policy", name+" of role "+roleName)
 			}
 			doc, err := trust.Parse(aws.ToString(p.PolicyDocument))
 			if err != nil {
-				return nil, fmt.Errorf("inline policy %s of role %s: %w", name, roleName, err)
+				return nil, nil, fmt.Errorf("inline policy %s of role %s: %w", name, roleName, err)
 			}
 			out = append(out, PolicyInfo{Name: name, Inline: true, Statements: trust.Statements(doc)})
+			docs = append(docs, trust.Policy{Name: name, Doc: doc})
 		}
 	}
-	return out, nil
+	return out, docs, nil
+}
+
+// targetRole reads the target role's trust. A role of another account
+// cannot be read with the cluster account's credentials: its trust is then
+// unknown (a warning), not a failure. A missing role of this account is a
+// verification failure: EKS would fail every exchange.
+func (s *VerifyRole) targetRole(ctx context.Context) (*trust.Role, error) {
+	arn := s.opts.TargetRoleArn
+	t := &trust.Role{Arn: arn}
+	parsed, err := validate.RoleArn(arn)
+	if err != nil {
+		return nil, fail.Usagef("pass the target role's ARN, e.g. --target-role-arn arn:aws:iam::111122223333:role/carts-dynamo", "target role %q: %v", arn, err)
+	}
+	if s.opts.Cluster.Account != "" && parsed.Account != s.opts.Cluster.Account {
+		t.TrustUnreadable = fmt.Sprintf("it is in account %s, podid reads account %s", parsed.Account, s.opts.Cluster.Account)
+		return t, nil
+	}
+	name := RoleNameOf(arn)
+	out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+	var nse *iamtypes.NoSuchEntityException
+	switch {
+	case errors.As(err, &nse):
+		return nil, fail.Verifyf(fmt.Sprintf("create role %s, or pass an existing role with --target-role-arn", name),
+			"target role %s does not exist: EKS cannot chain %s/%s to it", arn, s.opts.Namespace, s.opts.ServiceAccount)
+	case awsapi.IsCode(err, "AccessDenied") || awsapi.IsCode(err, "AccessDeniedException"):
+		t.TrustUnreadable = "iam:GetRole is denied"
+		return t, nil
+	case err != nil:
+		return nil, awsapi.Explain(err, "get target role", name)
+	}
+	doc, err := trust.Parse(aws.ToString(out.Role.AssumeRolePolicyDocument))
+	if err != nil {
+		return nil, fail.Verifyf(fmt.Sprintf("inspect it: aws iam get-role --role-name %s", name), "target role %s: trust policy: %w", name, err)
+	}
+	t.Trust = doc
+	return t, nil
+}
+
+// hint is the command that fixes a failing link, with this run's flags.
+func (s *VerifyRole) hint(l trust.LinkVerdict) string {
+	flags := fmt.Sprintf("--cluster %s --ns %s --sa %s", s.opts.Cluster.Name, s.opts.Namespace, s.opts.ServiceAccount)
+	if l.Link != trust.LinkTrust {
+		return l.Fix
+	}
+	fix := fmt.Sprintf("podid verify-role %s --role %s --fix", flags, s.opts.Role.Name)
+	for _, p := range l.Problems {
+		if p.Code == "needs-session-tags" {
+			return fmt.Sprintf("keep session tags: podid associate %s --role %s --update (without --disable-session-tags); or rescope the trust: %s", flags, s.opts.Role.Name, fix)
+		}
+	}
+	for _, p := range l.Problems {
+		if p.Code == "explicit-deny" {
+			return p.Fix
+		}
+	}
+	return "run " + fix + " to let " + trust.ServicePrincipal + " in for this service account only (other statements are kept, nothing is widened)"
 }
 
 // simulate runs one SimulatePrincipalPolicy for every expectation (all
@@ -439,7 +585,7 @@ func (s *VerifyRole) Apply(ctx context.Context, p step.Plan, progress step.Progr
 	// IAM is eventually consistent; give it a bounded moment.
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req := trustRequest(s.opts.Cluster, s.opts.Namespace, s.opts.ServiceAccount)
+	req := s.request()
 	err := DefaultPoller().Poll(wctx, func(ctx context.Context) (bool, error) {
 		out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 		if err != nil {
@@ -449,7 +595,7 @@ func (s *VerifyRole) Apply(ctx context.Context, p step.Plan, progress step.Progr
 		if err != nil {
 			return false, err
 		}
-		return trust.Evaluate(doc, req).OK(), nil
+		return trust.Evaluate(doc, req).Admits(), nil
 	})
 	if err != nil {
 		return step.Result{}, fmt.Errorf("role %s: the updated trust policy does not show yet: %w", name, err)

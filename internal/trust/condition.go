@@ -2,6 +2,7 @@ package trust
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -29,30 +30,140 @@ var sessionTagKeys = []string{
 	"kubernetes-service-account", "kubernetes-pod-name", "kubernetes-pod-uid",
 }
 
-// contextValues returns the values of a condition key for the request, and
-// whether podid knows them at check time. Keys are case-insensitive, as in IAM.
+// contextValues returns the values of a condition key in the request EKS
+// makes for this association, and whether podid knows them at check time.
+// known with no values means the key is absent from the request (IAM's
+// "missing key" rules then apply). Keys are case-insensitive, as in IAM.
+//
+// The first hop (CallerRoleArn empty) is pods.eks.amazonaws.com calling
+// sts:AssumeRole on the association's role; the second hop is that role's
+// session calling sts:AssumeRole on the target role.
 func (r Request) contextValues(key string) ([]string, bool) {
-	one := func(v string) ([]string, bool) {
-		if v == "" {
-			return nil, false
+	k := strings.ToLower(key)
+	if tag, ok := strings.CutPrefix(k, "aws:requesttag/"); ok {
+		if r.NoSessionTags {
+			return nil, true // disableSessionTags: EKS sends no request tags
 		}
-		return []string{v}, true
+		return r.sessionTag(tag)
 	}
-	switch strings.ToLower(key) {
-	case "aws:requesttag/eks-cluster-name":
-		return one(r.Cluster)
-	case "aws:requesttag/kubernetes-namespace":
-		return one(r.Namespace)
-	case "aws:requesttag/kubernetes-service-account":
-		return one(r.ServiceAccount)
-	case "aws:requesttag/eks-cluster-arn", "aws:sourcearn":
-		return one(r.ClusterArn)
-	case "aws:sourceaccount":
-		return one(r.Account)
-	case "aws:tagkeys":
+	if k == "aws:tagkeys" {
+		if r.NoSessionTags {
+			return nil, true
+		}
 		return sessionTagKeys, true
 	}
+	if r.CallerRoleArn == "" {
+		return r.firstHopValue(k)
+	}
+	return r.secondHopValue(k)
+}
+
+// firstHopValue is a key of the request pods.eks.amazonaws.com makes.
+func (r Request) firstHopValue(k string) ([]string, bool) {
+	switch k {
+	case "aws:sourceaccount":
+		return known(r.Account)
+	case "aws:sourcearn":
+		// UNVERIFIED (EKS-AUTH.md §2.5): templates disagree between the
+		// cluster ARN and the association ARN. podid evaluates the cluster
+		// ARN, the stricter choice: a condition written for another value
+		// fails here instead of passing as unknown.
+		return known(r.ClusterArn)
+	case "aws:principalisawsservice":
+		return []string{"true"}, true
+	case "aws:principalservicename":
+		return []string{ServicePrincipal}, true
+	case "aws:principalarn", "aws:principalaccount", "aws:principalorgid", "aws:principalorgpaths",
+		"aws:principaltype", "aws:userid", "aws:username", "sts:externalid":
+		// A service principal carries no IAM principal keys. Whether EKS
+		// sends an ExternalId on the first hop is UNVERIFIED: absent is
+		// the stricter choice.
+		return nil, true
+	}
+	if strings.HasPrefix(k, "aws:principaltag/") {
+		return nil, true
+	}
+	// aws:SourceOrgId (EKS passes the organization of the account, which
+	// podid cannot read), aws:SourceOrgPaths, aws:CurrentTime, …
 	return nil, false
+}
+
+// secondHopValue is a key of the request the association role's session
+// makes on the target role.
+func (r Request) secondHopValue(k string) ([]string, bool) {
+	switch k {
+	case "aws:principalarn":
+		return known(r.CallerRoleArn)
+	case "aws:principalaccount":
+		return known(arnAccount(r.CallerRoleArn))
+	case "aws:principaltype":
+		return []string{"AssumedRole"}, true
+	case "aws:principalisawsservice":
+		return []string{"false"}, true
+	case "aws:principalservicename":
+		return nil, true
+	case "sts:externalid":
+		if r.ExternalID == "" {
+			return nil, true
+		}
+		return []string{r.ExternalID}, true
+	case "aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths":
+		// The second hop is an ordinary call by a role session, not a
+		// service acting for a resource; whether EKS adds source keys is
+		// UNVERIFIED, so podid takes the stricter view: absent.
+		return nil, true
+	}
+	if tag, ok := strings.CutPrefix(k, "aws:principaltag/"); ok {
+		if !r.NoSessionTags && slices.Contains(sessionTagKeys, tag) {
+			return r.sessionTag(tag) // the session tags are transitive
+		}
+		return nil, false // the role's own tags: not read here
+	}
+	return nil, false
+}
+
+// sessionTag is the value EKS gives session tag key (lower case); only the
+// six session tags exist, and EKS cannot add others.
+func (r Request) sessionTag(key string) ([]string, bool) {
+	switch key {
+	case "eks-cluster-name":
+		return known(r.Cluster)
+	case "kubernetes-namespace":
+		return known(r.Namespace)
+	case "kubernetes-service-account":
+		return known(r.ServiceAccount)
+	case "eks-cluster-arn":
+		return known(r.ClusterArn)
+	case "kubernetes-pod-name", "kubernetes-pod-uid":
+		return nil, false // differs per pod
+	}
+	return nil, true
+}
+
+// known is a single value, or unknown when it is empty.
+func known(v string) ([]string, bool) {
+	if v == "" {
+		return nil, false
+	}
+	return []string{v}, true
+}
+
+// arnAccount is the account field of an ARN, or "".
+func arnAccount(arn string) string {
+	p := strings.SplitN(arn, ":", 6)
+	if len(p) != 6 {
+		return ""
+	}
+	return p[4]
+}
+
+// arnPartition is the partition field of an ARN, "aws" when it has none.
+func arnPartition(arn string) string {
+	p := strings.SplitN(arn, ":", 6)
+	if len(p) != 6 || p[1] == "" {
+		return "aws"
+	}
+	return p[1]
 }
 
 // conditionFailure records one condition clause that did not hold.
@@ -125,6 +236,33 @@ func evalClause(op, key string, want []string, req Request) tri {
 		ifExists = true
 		base = strings.TrimSuffix(base, "IfExists")
 	}
+	vals, isKnown := req.contextValues(key)
+	if !isKnown {
+		return triUnknown
+	}
+	if base == "Null" {
+		// "true": the key must be absent; "false": present. Any value may match.
+		for _, w := range want {
+			if strings.EqualFold(w, "true") == (len(vals) == 0) {
+				return triTrue
+			}
+		}
+		return triFalse
+	}
+	if len(vals) == 0 {
+		// IAM's rules for a key missing from the request: IfExists and
+		// ForAllValues hold, ForAnyValue does not, a negated operator
+		// (StringNotEquals, ArnNotLike, …) holds, any other does not.
+		switch {
+		case ifExists || set == "ForAllValues":
+			return triTrue
+		case set == "ForAnyValue":
+			return triFalse
+		case strings.Contains(base, "Not"):
+			return triTrue
+		}
+		return triFalse
+	}
 	match, negated, ok := operator(base)
 	if !ok {
 		return triUnknown
@@ -133,17 +271,6 @@ func evalClause(op, key string, want []string, req Request) tri {
 		if strings.Contains(w, "${") {
 			return triUnknown // a policy variable: its value is not known here
 		}
-	}
-	vals, known := req.contextValues(key)
-	if !known {
-		return triUnknown
-	}
-	if len(vals) == 0 {
-		// The key is present but empty only for set keys; IfExists and ForAllValues hold.
-		if ifExists || set == "ForAllValues" {
-			return triTrue
-		}
-		return triFalse
 	}
 	// matchesAny: the context value v satisfies the positive operator for some wanted value.
 	matchesAny := func(v string) bool {
@@ -172,16 +299,16 @@ func evalClause(op, key string, want []string, req Request) tri {
 			}
 		}
 	default: // ForAnyValue, and single-valued keys (a set of one)
+		if set == "" && len(vals) > 1 {
+			// A plain operator on a multi-valued key compares the whole set; treat
+			// it as unknown rather than guessing.
+			return triUnknown
+		}
 		for _, v := range vals {
 			if okFor(v) {
 				result = true
 				break
 			}
-		}
-		if set == "" && len(vals) > 1 {
-			// A plain operator on a multi-valued key compares the whole set; treat
-			// it as unknown rather than guessing.
-			return triUnknown
 		}
 	}
 	if result {
@@ -206,6 +333,8 @@ func operator(name string) (match func(v, w string) bool, negated bool, ok bool)
 		return glob, false, true
 	case "StringNotLike":
 		return glob, true, true
+	case "Bool":
+		return strings.EqualFold, false, true
 	case "ArnEquals", "ArnLike":
 		return arnLike, false, true
 	case "ArnNotEquals", "ArnNotLike":

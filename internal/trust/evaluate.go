@@ -23,6 +23,29 @@ type Request struct {
 	ServiceAccount string // session tag kubernetes-service-account
 	Account        string // the cluster's account ID (aws:SourceAccount)
 	ClusterArn     string // arn:aws:eks:<region>:<account>:cluster/<name> (aws:SourceArn, eks-cluster-arn)
+
+	// NoSessionTags is the association's disableSessionTags: EKS then sends
+	// no session tags (no aws:RequestTag/…, no aws:TagKeys) and does not
+	// call sts:TagSession, so the trust need not allow it.
+	NoSessionTags bool
+
+	// CallerRoleArn, when set, makes this the second hop of a chain: the
+	// session of this role (the association's role) calls sts:AssumeRole on
+	// the target role. Empty: the first hop, pods.eks.amazonaws.com calls.
+	CallerRoleArn string
+	// ExternalID is the sts:ExternalId of the second hop; empty = none
+	// sent. EvaluatePodIdentityRequest sets it (EKS sets it when session
+	// tags are disabled).
+	ExternalID string
+}
+
+// Actions are the actions the request needs: sts:AssumeRole, and
+// sts:TagSession unless session tags are disabled.
+func (r Request) Actions() []string {
+	if r.NoSessionTags {
+		return []string{ActionAssumeRole}
+	}
+	return []string{ActionAssumeRole, ActionTagSession}
 }
 
 // Decision is the outcome of evaluating one action.
@@ -36,8 +59,11 @@ const (
 	// ExplicitDeny: a Deny statement matches.
 	ExplicitDeny Decision = "ExplicitDeny"
 	// Conditional: the outcome depends on a condition podid cannot evaluate
-	// at check time (e.g. aws:PrincipalOrgID, the pod name).
+	// at check time (e.g. aws:SourceOrgId, the pod name).
 	Conditional Decision = "Conditional"
+	// NotRequested: the request does not include the action (sts:TagSession
+	// when the association disables session tags), so it does not matter.
+	NotRequested Decision = "NotRequested"
 )
 
 // ActionResult is the decision for one action and the statement that made it.
@@ -58,6 +84,8 @@ type Problem struct {
 	Message string `json:"message"`
 	Why     string `json:"why,omitempty"`
 	Fix     string `json:"fix,omitempty"`
+	// Key is the condition key the problem is about, when there is one.
+	Key string `json:"key,omitempty"`
 }
 
 // IRSATrust is a statement that trusts an IAM OIDC provider (IRSA).
@@ -80,14 +108,30 @@ type Report struct {
 }
 
 // OK reports whether the trust lets EKS Pod Identity assume the role for the
-// request: both sts:AssumeRole and sts:TagSession are Allowed.
+// request without doubt: sts:AssumeRole is Allowed, and sts:TagSession is
+// Allowed or not requested.
 func (r Report) OK() bool {
-	return r.AssumeRole.Decision == Allowed && r.TagSession.Decision == Allowed
+	return r.AssumeRole.Decision == Allowed && (r.TagSession.Decision == Allowed || r.TagSession.Decision == NotRequested)
 }
 
-// principalMatches reports whether p names the Pod Identity service principal,
-// and whether it does so only through a wildcard.
-func principalMatches(p *Principal) (match, wildcard bool) {
+// Admits reports whether no action the request needs is denied: each is
+// Allowed, or Conditional on values podid cannot know at check time (the
+// pod name, aws:SourceOrgId, …; reported as a warning). This is the one
+// pass/fail rule of the check, of ResolveRole and of Fix: a trust that
+// Admits is never rewritten, one that does not always fails the check.
+func (r Report) Admits() bool {
+	for _, d := range []Decision{r.AssumeRole.Decision, r.TagSession.Decision} {
+		if d != Allowed && d != Conditional && d != NotRequested {
+			return false
+		}
+	}
+	return true
+}
+
+// principalMatches reports whether p names the caller of the request (the
+// Pod Identity service principal on the first hop, the association role's
+// session on the second), and whether it does so only through a wildcard.
+func principalMatches(p *Principal, req Request) (match, wildcard bool) {
 	if p == nil {
 		return false, false
 	}
@@ -99,6 +143,14 @@ func principalMatches(p *Principal) (match, wildcard bool) {
 			return true, true
 		}
 	}
+	if req.CallerRoleArn != "" {
+		for _, v := range p.Values["AWS"] {
+			if awsPrincipalMatches(v, req.CallerRoleArn) {
+				return true, false
+			}
+		}
+		return false, false
+	}
 	for _, v := range p.Values["Service"] {
 		if v == ServicePrincipal {
 			return true, false
@@ -107,13 +159,26 @@ func principalMatches(p *Principal) (match, wildcard bool) {
 	return false, false
 }
 
-// appliesToPrincipal reports whether a statement's Principal/NotPrincipal covers the service.
-func (s *Statement) appliesToPrincipal() (bool, bool) {
+// awsPrincipalMatches reports whether an "AWS" principal value covers a
+// session of role roleArn: the role's account (as an ID or its :root ARN),
+// or the role's ARN (IAM matches role names case-insensitively). An
+// assumed-role session ARN never matches: EKS names every session anew
+// (eks-<cluster>-<pod>-<uuid>), so no fixed session ARN can.
+func awsPrincipalMatches(v, roleArn string) bool {
+	acct := arnAccount(roleArn)
+	if acct != "" && (v == acct || v == "arn:"+arnPartition(roleArn)+":iam::"+acct+":root") {
+		return true
+	}
+	return strings.EqualFold(v, roleArn)
+}
+
+// appliesToPrincipal reports whether a statement's Principal/NotPrincipal covers the caller.
+func (s *Statement) appliesToPrincipal(req Request) (bool, bool) {
 	if s.NotPrincipal != nil {
-		m, _ := principalMatches(s.NotPrincipal)
+		m, _ := principalMatches(s.NotPrincipal, req)
 		return !m, false
 	}
-	return principalMatches(s.Principal)
+	return principalMatches(s.Principal, req)
 }
 
 // actionMatches reports whether pattern (which may use * and ?) matches
@@ -142,36 +207,49 @@ func (s *Statement) appliesToAction(action string) bool {
 // stmtEval is the evaluation of one statement for one action.
 type stmtEval struct {
 	stmt *Statement
+	name string // for messages: the statement's Name, plus its policy for permission policies
 	cond condResult
 }
 
-// evalAction evaluates one action and returns its result plus the statements
-// that matched principal and action but whose conditions failed.
+// evalAction evaluates one action of the trust policy doc for the request's
+// caller and returns its result plus the statements that matched principal
+// and action but whose conditions failed.
 func evalAction(doc *Document, req Request, action string) (ActionResult, []stmtEval) {
+	var evals []stmtEval
+	for _, s := range doc.Statements {
+		if ok, _ := s.appliesToPrincipal(req); !ok || !s.appliesToAction(action) {
+			continue
+		}
+		evals = append(evals, stmtEval{stmt: s, name: s.Name(), cond: evalCondition(s.Condition, req)})
+	}
+	return decide(action, evals)
+}
+
+// decide applies IAM's rule to the statements that apply to an action: an
+// explicit Deny wins, then an Allow; unknown conditions make the outcome
+// Conditional. It also returns the Allow statements whose conditions failed.
+func decide(action string, evals []stmtEval) (ActionResult, []stmtEval) {
 	res := ActionResult{Action: action, Decision: ImplicitDeny, StatementIndex: -1}
 	var allowTrue, allowUnknown, denyTrue, denyUnknown *stmtEval
 	var failed []stmtEval
-	for _, s := range doc.Statements {
-		if ok, _ := s.appliesToPrincipal(); !ok || !s.appliesToAction(action) {
-			continue
-		}
-		e := stmtEval{stmt: s, cond: evalCondition(s.Condition, req)}
+	for i := range evals {
+		e := &evals[i]
 		switch {
-		case s.Effect == "Deny" && e.cond.Value == triTrue && denyTrue == nil:
-			denyTrue = &e
-		case s.Effect == "Deny" && e.cond.Value == triUnknown && denyUnknown == nil:
-			denyUnknown = &e
-		case s.Effect == "Allow" && e.cond.Value == triTrue && allowTrue == nil:
-			allowTrue = &e
-		case s.Effect == "Allow" && e.cond.Value == triUnknown && allowUnknown == nil:
-			allowUnknown = &e
-		case s.Effect == "Allow" && e.cond.Value == triFalse:
-			failed = append(failed, e)
+		case e.stmt.Effect == "Deny" && e.cond.Value == triTrue && denyTrue == nil:
+			denyTrue = e
+		case e.stmt.Effect == "Deny" && e.cond.Value == triUnknown && denyUnknown == nil:
+			denyUnknown = e
+		case e.stmt.Effect == "Allow" && e.cond.Value == triTrue && allowTrue == nil:
+			allowTrue = e
+		case e.stmt.Effect == "Allow" && e.cond.Value == triUnknown && allowUnknown == nil:
+			allowUnknown = e
+		case e.stmt.Effect == "Allow" && e.cond.Value == triFalse:
+			failed = append(failed, *e)
 		}
 	}
 	set := func(d Decision, e *stmtEval) {
 		res.Decision = d
-		res.Statement = e.stmt.Name()
+		res.Statement = e.name
 		res.StatementIndex = e.stmt.Index
 		res.Unknown = e.cond.Unknown
 	}
@@ -189,22 +267,29 @@ func evalAction(doc *Document, req Request, action string) (ActionResult, []stmt
 }
 
 // Evaluate answers whether the principal pods.eks.amazonaws.com may perform
-// sts:AssumeRole and sts:TagSession on a role with this trust policy for the
-// request, and explains what is wrong or risky.
+// sts:AssumeRole, and sts:TagSession unless the request disables session
+// tags, on a role with this trust policy for the request (the first hop:
+// CallerRoleArn and ExternalID are ignored), and explains what is wrong or
+// risky.
 func Evaluate(doc *Document, req Request) Report {
+	req.CallerRoleArn, req.ExternalID = "", ""
 	var r Report
 	var failedAR, failedTS []stmtEval
 	r.AssumeRole, failedAR = evalAction(doc, req, ActionAssumeRole)
-	r.TagSession, failedTS = evalAction(doc, req, ActionTagSession)
+	if req.NoSessionTags {
+		r.TagSession = ActionResult{Action: ActionTagSession, Decision: NotRequested, StatementIndex: -1}
+	} else {
+		r.TagSession, failedTS = evalAction(doc, req, ActionTagSession)
+	}
 	r.IRSA = irsaTrusts(doc)
 
 	mentions := false // some statement names the service or a wildcard principal
 	for _, s := range doc.Statements {
-		if m, _ := principalMatches(s.Principal); m {
+		if m, _ := principalMatches(s.Principal, req); m {
 			mentions = true
 		}
 		if s.Effect == "Allow" {
-			if _, wild := principalMatches(s.Principal); wild {
+			if _, wild := principalMatches(s.Principal, req); wild {
 				r.Warnings = append(r.Warnings, Problem{
 					Code:    "principal-wildcard",
 					Message: fmt.Sprintf("%s trusts every principal (\"*\")", s.Name()),
@@ -262,11 +347,21 @@ func Evaluate(doc *Document, req Request) Report {
 			}
 			for _, f := range ar.failed {
 				for _, c := range f.cond.Failures {
+					if req.NoSessionTags && needsSessionTags(c.Key) {
+						r.Problems = append(r.Problems, Problem{
+							Code:    "needs-session-tags",
+							Message: fmt.Sprintf("%s requires %s, but the association disables session tags", f.name, c.Key),
+							Why:     "with disableSessionTags EKS sends no session tags, so a condition on " + c.Key + " has nothing to match and " + res.Action + " is denied for every pod",
+							Fix:     "drop --disable-session-tags, or rescope the trust (podid verify-role --fix)",
+							Key:     c.Key,
+						})
+						continue
+					}
 					r.Problems = append(r.Problems, Problem{
 						Code:    "condition-excludes",
-						Message: fmt.Sprintf("%s would allow %s, but its condition %s", f.stmt.Name(), res.Action, c),
+						Message: fmt.Sprintf("%s would allow %s, but its condition %s", f.name, res.Action, c),
 						Why:     "conditions on the session tags decide which cluster, namespace and service account may use the role",
-						Fix:     fmt.Sprintf("add %q to %s %s in %s, or add a statement for this service account (podid verify-role --fix)", firstNonEmpty(c.Ours), c.Operator, c.Key, f.stmt.Name()),
+						Fix:     fmt.Sprintf("add %q to %s %s in %s, or add a statement for this service account (podid verify-role --fix)", firstNonEmpty(c.Ours), c.Operator, c.Key, f.name),
 					})
 				}
 			}
@@ -279,11 +374,14 @@ func Evaluate(doc *Document, req Request) Report {
 			}
 			code, why := "missing-assume-role", "EKS Pod Identity calls sts:AssumeRole to get the pod's credentials"
 			if res.Action == ActionTagSession {
-				code, why = "missing-tag-session", "EKS Pod Identity attaches session tags, so it needs sts:TagSession too; EKS rejects CreatePodIdentityAssociation with 'Trust policy of the role provided is invalid'"
+				code, why = "missing-tag-session", "the association sends session tags, so EKS Pod Identity needs sts:TagSession too; EKS rejects CreatePodIdentityAssociation with 'Trust policy of the role provided is invalid'"
 			}
 			fix := fmt.Sprintf("add %s to the Action of the statement for %s (podid verify-role --fix)", res.Action, ServicePrincipal)
 			if other.Decision == Allowed && other.StatementIndex >= 0 {
 				fix = fmt.Sprintf("add %s to the Action of %s (podid verify-role --fix)", res.Action, other.Statement)
+			}
+			if res.Action == ActionTagSession {
+				fix += ", or disable session tags (--disable-session-tags)"
 			}
 			r.Problems = append(r.Problems, Problem{
 				Code:    code,
@@ -294,7 +392,7 @@ func Evaluate(doc *Document, req Request) Report {
 		}
 	}
 
-	if r.AssumeRole.Decision == Allowed && !scopedBySessionTags(doc.Statements[r.AssumeRole.StatementIndex]) {
+	if r.AssumeRole.Decision == Allowed && !req.NoSessionTags && !scopedBySessionTags(doc.Statements[r.AssumeRole.StatementIndex]) {
 		r.Warnings = append(r.Warnings, Problem{
 			Code:    "not-scoped",
 			Message: fmt.Sprintf("%s is not scoped by session tags", doc.Statements[r.AssumeRole.StatementIndex].Name()),
@@ -303,6 +401,13 @@ func Evaluate(doc *Document, req Request) Report {
 		})
 	}
 	return r
+}
+
+// needsSessionTags reports whether a condition key exists only when EKS
+// sends session tags.
+func needsSessionTags(key string) bool {
+	k := strings.ToLower(key)
+	return strings.HasPrefix(k, "aws:requesttag/") || k == "aws:tagkeys"
 }
 
 // onlyIRSA reports whether every Allow statement is one of the IRSA statements.

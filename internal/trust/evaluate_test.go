@@ -247,9 +247,16 @@ func TestEvaluate(t *testing.T) {
 			want: outcome{Allowed, Allowed, "statement 0", nil, []string{"not-scoped"}},
 		},
 		{
-			name: "unknown key aws:PrincipalOrgID",
-			doc:  stmt(allowWith(`{"StringEquals":{"aws:PrincipalOrgID":"o-abc","aws:RequestTag/kubernetes-namespace":"carts"}}`)),
+			name: "unknown key aws:SourceOrgId",
+			doc:  stmt(allowWith(`{"StringEquals":{"aws:SourceOrgId":"o-abc","aws:RequestTag/kubernetes-namespace":"carts"}}`)),
 			want: outcome{Conditional, Conditional, "statement 0", nil, []string{"condition-unknown", "condition-unknown"}},
+		},
+		{
+			// A service principal carries no aws:PrincipalOrgID: the key is
+			// missing, so StringEquals on it never holds.
+			name: "aws:PrincipalOrgID is absent for the service principal",
+			doc:  stmt(allowWith(`{"StringEquals":{"aws:PrincipalOrgID":"o-abc","aws:RequestTag/kubernetes-namespace":"carts"}}`)),
+			want: outcome{ImplicitDeny, ImplicitDeny, "", []string{"condition-excludes", "condition-excludes"}, nil},
 		},
 		{
 			name: "unknown key pod name, known key excludes: false wins",
@@ -273,8 +280,20 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name: "Deny with unknown condition makes an Allow conditional",
-			doc:  stmt(allowBoth, `{"Sid":"OrgOnly","Effect":"Deny","Principal":"*","Action":"sts:*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-abc"}}}`),
+			doc:  stmt(allowBoth, `{"Sid":"OrgOnly","Effect":"Deny","Principal":"*","Action":"sts:*","Condition":{"StringNotEquals":{"aws:SourceOrgId":"o-abc"}}}`),
 			want: outcome{Conditional, Conditional, `"OrgOnly" (statement 1)`, nil, []string{"condition-unknown", "condition-unknown"}},
+		},
+		{
+			// The classic trap: a negated operator on a key the service
+			// principal does not carry holds, so the Deny applies to EKS.
+			name: "Deny StringNotEquals aws:PrincipalOrgID denies the service principal",
+			doc:  stmt(allowBoth, `{"Sid":"OrgOnly","Effect":"Deny","Principal":"*","Action":"sts:*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-abc"}}}`),
+			want: outcome{ExplicitDeny, ExplicitDeny, `"OrgOnly" (statement 1)`, []string{"explicit-deny", "explicit-deny"}, nil},
+		},
+		{
+			name: "that Deny exempting AWS services leaves the Allow",
+			doc:  stmt(allowBoth, `{"Sid":"OrgOnly","Effect":"Deny","Principal":"*","Action":"sts:*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-abc"},"BoolIfExists":{"aws:PrincipalIsAWSService":"false"}}}`),
+			want: outcome{Allowed, Allowed, "statement 0", nil, []string{"not-scoped"}},
 		},
 		{
 			name: "second Allow passes when first is excluded",
@@ -355,8 +374,8 @@ func TestEvaluateMessages(t *testing.T) {
 		},
 		{
 			name: "unknown key is named",
-			doc:  stmt(allowWith(`{"StringEquals":{"aws:PrincipalOrgID":"o-abc"}}`)),
-			want: []string{"StringEquals aws:PrincipalOrgID, unknown at check time"},
+			doc:  stmt(allowWith(`{"StringEquals":{"aws:SourceOrgId":"o-abc"}}`)),
+			want: []string{"StringEquals aws:SourceOrgId, unknown at check time"},
 		},
 	}
 	for _, tt := range tests {

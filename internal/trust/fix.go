@@ -19,18 +19,27 @@ type FixOptions struct {
 }
 
 // scopedCondition returns the members of the StringEquals block that limits
-// a statement to the request. Empty request fields are left out.
+// a statement to the request. Empty request fields are left out. Without
+// session tags nothing names the namespace or service account, so only the
+// account is kept.
 func scopedCondition(req Request) object {
 	var eq object
-	for _, kv := range []struct{ k, v string }{
+	kvs := []struct{ k, v string }{
 		{"aws:RequestTag/eks-cluster-name", req.Cluster},
 		{"aws:RequestTag/kubernetes-namespace", req.Namespace},
 		{"aws:RequestTag/kubernetes-service-account", req.ServiceAccount},
 		{"aws:SourceAccount", req.Account},
-	} {
+	}
+	if req.NoSessionTags {
+		kvs = kvs[3:]
+	}
+	for _, kv := range kvs {
 		if kv.v != "" {
 			eq = append(eq, member{Key: kv.k, Value: marshalValue(kv.v)})
 		}
+	}
+	if len(eq) == 0 {
+		return nil
 	}
 	var b bytes.Buffer
 	eq.marshal(&b)
@@ -53,9 +62,9 @@ func podIdentityStatement(req Request, scoped bool) object {
 		{Key: "Principal", Value: json.RawMessage(`{"Service":"` + ServicePrincipal + `"}`)},
 		{Key: "Action", Value: marshalValue([]string{ActionAssumeRole, ActionTagSession})},
 	}
-	if scoped {
+	if cond := scopedCondition(req); scoped && cond != nil {
 		var b bytes.Buffer
-		scopedCondition(req).marshal(&b)
+		cond.marshal(&b)
 		o = append(o, member{Key: "Condition", Value: b.Bytes()})
 	}
 	return o
@@ -76,12 +85,18 @@ func NewTrustPolicy(req Request, scoped bool) string {
 }
 
 // Fix returns the smallest change to doc that lets pods.eks.amazonaws.com
-// perform sts:AssumeRole and sts:TagSession for req, as pretty JSON:
+// perform the request's actions (sts:AssumeRole, and sts:TagSession unless
+// req.NoSessionTags) for req, as pretty JSON:
 //
 //   - if an Allow statement whose only principal is the service lacks one of
 //     the two actions, and adding it is enough, the action is added there;
 //   - otherwise a statement Sid "AllowEksAuthToAssumeRoleForPodIdentity" is
-//     appended (with opts.Scoped, conditioned on the request's session tags).
+//     appended (with opts.Scoped, conditioned on the request's session tags,
+//     or, when the association disables them, on aws:SourceAccount only).
+//
+// Fix changes the document exactly when the check fails: it leaves alone a
+// trust that Report.Admits (Allowed, or Conditional on keys podid cannot
+// know such as aws:SourceOrgId), and its result always Admits.
 //
 // Every other statement, IRSA ones included, is kept. Fix never adds a
 // wildcard principal or action and never removes a Deny: when a Deny blocks
@@ -89,6 +104,7 @@ func NewTrustPolicy(req Request, scoped bool) string {
 // already admits the request; fixed is then doc pretty-printed. doc is not
 // modified.
 func Fix(doc *Document, req Request, opts FixOptions) (fixed string, changed bool, err error) {
+	req.CallerRoleArn, req.ExternalID = "", ""
 	if opts.Scoped && (req.Cluster == "" || req.Namespace == "" || req.ServiceAccount == "") {
 		return "", false, errors.New("scoped trust needs the cluster, namespace and service account: pass all three")
 	}
@@ -98,7 +114,7 @@ func Fix(doc *Document, req Request, opts FixOptions) (fixed string, changed boo
 			return "", false, fmt.Errorf("%s denies %s to %s: podid does not remove a Deny; edit that statement by hand, then run again", r.Statement, r.Action, ServicePrincipal)
 		}
 	}
-	if admits(rep) {
+	if rep.Admits() {
 		// Allowed, or Conditional on values podid cannot know: adding an
 		// unconditional statement would widen the trust, so leave it.
 		return doc.String(), false, nil
@@ -110,12 +126,13 @@ func Fix(doc *Document, req Request, opts FixOptions) (fixed string, changed boo
 			continue
 		}
 		var missing []string
-		for _, a := range []string{ActionAssumeRole, ActionTagSession} {
+		needed := req.Actions()
+		for _, a := range needed {
 			if !s.appliesToAction(a) {
 				missing = append(missing, a)
 			}
 		}
-		if len(missing) == 0 || len(missing) == 2 {
+		if len(missing) == 0 || len(missing) == len(needed) {
 			continue
 		}
 		cand := doc.clone()
@@ -123,7 +140,7 @@ func Fix(doc *Document, req Request, opts FixOptions) (fixed string, changed boo
 		actions := append(append([]string(nil), s.Action...), missing...)
 		cs.members = cs.members.set("Action", marshalValue(actions))
 		cs.Action = actions
-		if admits(Evaluate(cand, req)) {
+		if Evaluate(cand, req).Admits() {
 			return cand.String(), true, nil
 		}
 	}
@@ -136,22 +153,11 @@ func Fix(doc *Document, req Request, opts FixOptions) (fixed string, changed boo
 	}
 	cand.Statements = append(cand.Statements, ns)
 	after := Evaluate(cand, req)
-	if !admits(after) {
+	if !after.Admits() {
 		return "", false, fmt.Errorf("even with the statement %s added, the trust does not allow %s (%s) and %s (%s) for %s: edit the trust policy by hand",
 			PodIdentitySid, ActionAssumeRole, after.AssumeRole.Decision, ActionTagSession, after.TagSession.Decision, ServicePrincipal)
 	}
 	return cand.String(), true, nil
-}
-
-// admits reports whether neither action is denied outright: each is Allowed
-// or Conditional.
-func admits(r Report) bool {
-	for _, d := range []Decision{r.AssumeRole.Decision, r.TagSession.Decision} {
-		if d != Allowed && d != Conditional {
-			return false
-		}
-	}
-	return true
 }
 
 // onlyPodIdentityPrincipal reports whether p is exactly {"Service": "pods.eks.amazonaws.com"}.
