@@ -172,4 +172,3 @@ func TestCredentialsNotProvenByTheCaller(t *testing.T) {
 		t.Errorf("--credentials sometimes: exit %d, want 2 (usage)", r.Code)
 	}
 }
-
