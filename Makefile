@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X github.com/podid/podid/internal/app.Version=$(VERSION) -X gi
 export GOTOOLCHAIN := local
 export GOFLAGS := -modcacherw -buildvcs=false
 
-.PHONY: all build podid podid-lab podid-lab-whoami lab-bin lab lab-down demo test test-short vet fmt bench clean fuzz-smoke
+.PHONY: golden all build podid podid-lab podid-lab-whoami lab-bin lab lab-down demo test test-short vet fmt bench clean fuzz-smoke
 
 all: build
 
@@ -81,6 +81,10 @@ fuzz-smoke:
 ## test-short: the quick loop; skips the lab tests (and says so)
 test-short:
 	$(GO) test -short ./...
+
+## golden: rewrite the golden files (testdata/golden/<command>/) from podid's output on the lab; review the diff
+golden:
+	$(GO) test ./internal/e2e/ -run Golden -count=1 -update
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

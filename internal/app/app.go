@@ -14,7 +14,9 @@ import (
 	"github.com/podid/podid/internal/cmd/root"
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/fail"
+	"github.com/podid/podid/internal/flow"
 	"github.com/podid/podid/internal/iostreams"
+	"github.com/podid/podid/internal/ui"
 )
 
 // Version is set at build time with -ldflags "-X github.com/podid/podid/internal/app.Version=…".
@@ -62,7 +64,7 @@ func RunWith(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	cmd.SetArgs(args)
 	cmd.SetOut(ios.Out)
 	cmd.SetErr(ios.ErrOut)
-	err := cmd.ExecuteContext(ctx)
+	ran, err := cmd.ExecuteContextC(ctx)
 	if err != nil && context.Cause(ctx) != nil && errors.Is(context.Cause(ctx), errInterrupted) {
 		err = fail.WithKind(err, fail.KindInterrupted)
 	}
@@ -70,8 +72,14 @@ func RunWith(ctx context.Context, f *cmdutil.Factory, args []string) int {
 		return 0
 	}
 	err = classify(err)
-	if !f.Reported() {
-		f.ReportError(err)
+	if !cmdutil.IsShown(err) {
+		// An error before the command's run (flags, input): shown here,
+		// keeping the one-document rule for -o json.
+		name := ""
+		if ran != nil {
+			name = ran.Name()
+		}
+		ui.Render(ios, f.Globals.JSON(), flow.Outcome{Command: name, Cluster: f.Globals.Cluster, Err: err})
 	}
 	return fail.ExitCode(err)
 }

@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/podid/podid/internal/batch"
+	"github.com/podid/podid/internal/flow"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/lab"
 )
@@ -199,9 +199,9 @@ func benchApplyLarge(b *testing.B, r *rig, rep *report) {
 	x.Met = maxThrottled == 0 && maxSeen <= maxEKS && maxKube <= 30*total
 	x.Notes = append(x.Notes,
 		fmt.Sprintf("apply of %d / one enable = %.1f× (%s / %s); per workload %s", total, x.ratio(), fmtDur(x.Podid), fmtDur(single.Wall()), fmtDur(x.Podid/time.Duration(total))),
-		fmt.Sprintf("rate limits set deliberately: podid's Kubernetes client %g QPS, burst %d (kube.DefaultQPS/DefaultBurst); podid's EKS budget %g requests/s, burst %d (batch.DefaultEKSRate/DefaultEKSBurst) under the fake's limit of %d/s; %d entries at a time (batch.DefaultConcurrency)",
-			float64(kube.DefaultQPS), kube.DefaultBurst, batch.DefaultEKSRate, batch.DefaultEKSBurst, applyEKSRate, batch.DefaultConcurrency),
-		fmt.Sprintf("the EKS budget is the floor: %d EKS calls at %g/s take at least %s", medianIntInt(eksCallsN), batch.DefaultEKSRate, fmtDur(time.Duration(float64(medianIntInt(eksCallsN))/batch.DefaultEKSRate*float64(time.Second)))),
+		fmt.Sprintf("rate limits set deliberately: podid's Kubernetes client %g QPS, burst %d (kube.DefaultQPS/DefaultBurst); podid's EKS budget %g requests/s, burst %d (flow.DefaultEKSRate/DefaultEKSBurst) under the fake's limit of %d/s; %d entries at a time (flow.DefaultConcurrency)",
+			float64(kube.DefaultQPS), kube.DefaultBurst, flow.DefaultEKSRate, flow.DefaultEKSBurst, applyEKSRate, flow.DefaultConcurrency),
+		fmt.Sprintf("the EKS budget is the floor: %d EKS calls at %g/s take at least %s", medianIntInt(eksCallsN), flow.DefaultEKSRate, fmtDur(time.Duration(float64(medianIntInt(eksCallsN))/flow.DefaultEKSRate*float64(time.Second)))),
 		fmt.Sprintf("most frequent calls of the last run: %s", topCalls(lastOps, 8)),
 		fmt.Sprintf("setup (%d Deployments rolled out, %d extra kwok nodes) took %s per repetition, outside the measurement; repetitions: %d (PODID_BENCH_LARGE_REPS)", total, largeExtraNodes, fmtDur(setup/time.Duration(max(1, len(walls)))), reps))
 	rep.add(x)

@@ -13,15 +13,13 @@ import (
 )
 
 // Factory hands commands their dependencies, each built on first use: --help
-// and --version build no client at all.
+// and --version build no client at all. It builds; it does not run steps,
+// render or remember anything of a run.
 type Factory struct {
 	IO      *iostreams.IOStreams
 	Version string
 	Commit  string // the source commit, set at build time ("" = unknown)
 	Globals Globals
-
-	command  string
-	reported bool
 
 	awsOnce sync.Once
 	aws     *awsapi.Clients
@@ -42,9 +40,6 @@ type Factory struct {
 func NewFactory(ios *iostreams.IOStreams, version string) *Factory {
 	return &Factory{IO: ios, Version: version}
 }
-
-// SetCommand records the running command's name (for JSON documents).
-func (f *Factory) SetCommand(name string) { f.command = name }
 
 // Logger is the debug logger: stderr with -v, discarded otherwise.
 func (f *Factory) Logger() *slog.Logger {

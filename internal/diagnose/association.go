@@ -57,7 +57,7 @@ func checkAssociation(ctx context.Context, r *Report, d Deps, o Options) (*podid
 		return nil, nil
 	}
 	r.Association = a
-	msg := fmt.Sprintf("association %s: %s → role %s", a.ID, o.subject(), roleNameOf(a.RoleArn))
+	msg := fmt.Sprintf("association %s: %s → role %s", a.ID, o.subject(), podidentity.RoleNameOf(a.RoleArn))
 	if a.TargetRoleArn != "" {
 		msg += fmt.Sprintf(", then target role %s (role chaining)", a.TargetRoleArn)
 	}
@@ -71,7 +71,7 @@ func checkAssociation(ctx context.Context, r *Report, d Deps, o Options) (*podid
 }
 
 func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity.AssociationInfo) error {
-	name := roleNameOf(a.RoleArn)
+	name := podidentity.RoleNameOf(a.RoleArn)
 	info := &RoleInfo{Name: name, Arn: a.RoleArn}
 	r.Role = info
 	if _, err := d.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)}); err != nil {
@@ -118,7 +118,7 @@ func checkRole(ctx context.Context, r *Report, d Deps, o Options, a *podidentity
 			if pi.Inline {
 				kind = "inline"
 			}
-			parts = append(parts, fmt.Sprintf("%s (%s, %s)", pi.Name, kind, count(len(pi.Statements), "statement", "statements")))
+			parts = append(parts, fmt.Sprintf("%s (%s, %s)", pi.Name, kind, Count(len(pi.Statements), "statement", "statements")))
 		}
 		r.add(AreaRole, OK, "", "role %s permissions: %s", name, strings.Join(parts, ", "))
 	}
@@ -155,7 +155,7 @@ func checkAssociations(ctx context.Context, r *Report, d Deps, o Options) error 
 		}
 		a := out.Association
 		v := AssociationVerdict{ID: id, Namespace: aws.ToString(a.Namespace), ServiceAccount: aws.ToString(a.ServiceAccount), RoleArn: aws.ToString(a.RoleArn)}
-		name := roleNameOf(v.RoleArn)
+		name := podidentity.RoleNameOf(v.RoleArn)
 		role, seen := roles[name]
 		if !seen {
 			role, err = d.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})

@@ -300,7 +300,7 @@ func checkNodeRoles(ctx context.Context, r *Report, d Deps, o Options) error {
 			decided[roleArn] = dec
 		}
 		r.NodeRoles = append(r.NodeRoles, NodeRoleInfo{Nodegroup: g, Role: roleArn, Decision: dec})
-		name := roleNameOf(roleArn)
+		name := podidentity.RoleNameOf(roleArn)
 		switch {
 		case dec == string(iamtypes.PolicyEvaluationDecisionTypeAllowed):
 			r.add(AreaNodeRole, OK, "", "node group %s: role %s allows %s", g, name, ActionAssumeRoleForPodIdentity)
@@ -337,11 +337,4 @@ func simulateNodeRole(ctx context.Context, api IAMAPI, roleArn, clusterArn strin
 		}
 	}
 	return "unknown: the simulation returned no result", nil
-}
-
-func roleNameOf(arn string) string {
-	if i := strings.LastIndexByte(arn, '/'); i >= 0 {
-		return arn[i+1:]
-	}
-	return arn
 }

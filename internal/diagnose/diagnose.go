@@ -160,8 +160,8 @@ func Status(ctx context.Context, d Deps, o Options) (Report, error) {
 	return r, nil
 }
 
-// count is "1 statement", "2 statements".
-func count(n int, one, many string) string {
+// Count is "1 statement", "2 statements".
+func Count(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}

@@ -79,7 +79,7 @@ func normalizeJSON(t *testing.T, s, ns string) string {
 				switch k {
 				case "seconds", "waitedSeconds", "probes":
 					x[k] = 0
-				case "createdAt", "modifiedAt":
+				case "createdAt", "modifiedAt", "created":
 					x[k] = "TIME"
 				case "apiCalls", "clientRequestToken":
 					delete(x, k)

@@ -1,8 +1,13 @@
-// Package flow composes podid's steps for one (cluster, namespace, service
-// account): every command builds its step list here, so `enable` runs
-// exactly the steps the subcommands run, in order, with results passed
-// forward (the role found by verify-role is the one associate uses; an
-// association moved to another role forces the restart).
+// Package flow is podid's composition layer: which steps run, in which
+// order, for which target. Every command's work is a Job built here (Enable,
+// Disable, Apply, Status, …) and run by the one Run: validate, connect,
+// check everything, apply, return one typed Outcome. Steps of one target
+// share a Flow, so `enable` runs exactly the steps the subcommands run, with
+// results passed forward (the role found by verify-role is the one
+// associate uses; an association moved to another role forces the
+// restart). It knows nothing of flags or of output: the command layer
+// (internal/cmd, cmdutil) fills its options, internal/ui renders its
+// outcome.
 package flow
 
 import (
@@ -11,7 +16,6 @@ import (
 
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 
-	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/podidentity"
@@ -22,24 +26,24 @@ import (
 
 // Options are every flag that shapes the steps.
 type Options struct {
-	cmdutil.Target
+	Target
 
 	// install-agent
 	AddonVersion     string
 	ResolveConflicts string // --resolve-conflicts: overwrite, preserve, none or ""
 
 	// verify-role
-	Role   string // name or ARN; "" = discover
-	Fix    bool
-	Expect []string
+	Role string // name or ARN; "" = discover
+	// RoleSource says who named Role when it was not --role (migrate: the
+	// IRSA annotation).
+	RoleSource string
+	Fix        bool
+	Expect     []string
 
 	// associate
-	Update             bool
-	TargetRoleArn      string
-	DisableSessionTags bool
-	Policy             string
-	Tags               map[string]string
-	CreateSA           bool
+	Update bool
+	podidentity.AssociationSettings
+	CreateSA bool
 
 	// restart
 	Workloads []string
@@ -48,13 +52,12 @@ type Options struct {
 
 // Flow builds the steps of one run and carries results between them.
 type Flow struct {
-	sess *cmdutil.Session
+	sess *Session
 	opts Options
 
 	expect    []podidentity.Expectation
 	workloads []kube.WorkloadRef
 
-	assocs     *assocReads          // EKS association calls, lookups shared by the steps
 	role       *podidentity.RoleRef // resolved in verify-role's Check
 	assocMoved bool                 // the association changed role in this run
 	agent      *workload.Agent
@@ -68,7 +71,7 @@ type Flow struct {
 	resolveConflicts ekstypes.ResolveConflicts // parsed --resolve-conflicts
 }
 
-// New validates the options that need no API call and returns a Flow; Bind
+// New validates the options that need no API call and returns a Flow; bind
 // gives it the session before steps are built.
 func New(opts Options, needTarget bool) (*Flow, error) {
 	if needTarget {
@@ -104,11 +107,8 @@ func New(opts Options, needTarget bool) (*Flow, error) {
 	return f, nil
 }
 
-// Bind attaches the session.
-func (f *Flow) Bind(sess *cmdutil.Session) {
-	f.sess = sess
-	f.assocs = newAssocReads(sess.AWS.EKS())
-}
+// bind attaches the session.
+func (f *Flow) bind(sess *Session) { f.sess = sess }
 
 // Agent is the install-agent step.
 func (f *Flow) Agent() step.Step {
@@ -157,15 +157,25 @@ func (f *Flow) Restart() step.Step {
 	}
 }
 
+// Rollout is what follows the association, the same in enable, restart and
+// every apply entry: propagation, then the restart. A step that must run
+// after the restart (for every command that restarts) goes here.
+func (f *Flow) Rollout(standalone bool) []step.Step {
+	return []step.Step{f.Propagation(standalone), f.Restart()}
+}
+
 // resolveRole finds the role once per run.
 func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
 	if f.role != nil {
 		return *f.role, nil
 	}
 	c := f.sess.AWS
-	r, err := podidentity.ResolveRole(ctx, c.IAM(), f.assocs, f.opts.Role, f.sess.Cluster, f.opts.Namespace, f.opts.ServiceAccount)
+	r, err := podidentity.ResolveRole(ctx, c.IAM(), c.EKS(), f.opts.Role, f.sess.Cluster, f.opts.Namespace, f.opts.ServiceAccount)
 	if err != nil {
 		return r, err
+	}
+	if f.opts.RoleSource != "" && r.Source == podidentity.RoleFromFlag {
+		r.Source = f.opts.RoleSource
 	}
 	f.role = &r
 	return r, nil
@@ -175,12 +185,12 @@ func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
 // makes. With the associate step in this run they are the flags (already
 // in the arguments); verify-role alone takes the existing association's
 // target role and session tags (none: the defaults). The lookup is
-// remembered by assocReads.
+// answered from the run's cache of reads.
 func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool) error {
 	if f.associating {
 		return nil
 	}
-	a, err := podidentity.FindAssociation(ctx, f.assocs, f.sess.Cluster.Name, f.opts.Namespace, f.opts.ServiceAccount)
+	a, err := podidentity.FindAssociation(ctx, f.sess.AWS.EKS(), f.sess.Cluster.Name, f.opts.Namespace, f.opts.ServiceAccount)
 	if err != nil || a == nil {
 		return err
 	}
@@ -233,9 +243,9 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, err
 	}
-	s.inner, err = podidentity.NewAssociation(s.f.assocs, podidentity.AssociationOptions{
+	s.inner, err = podidentity.NewAssociation(s.f.sess.AWS.EKS(), podidentity.AssociationOptions{
 		Cluster: s.f.sess.Cluster.Name, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount, RoleArn: role.Arn,
-		TargetRoleArn: o.TargetRoleArn, DisableSessionTags: o.DisableSessionTags, Policy: o.Policy, Tags: o.Tags, Update: o.Update,
+		AssociationSettings: o.AssociationSettings, Update: o.Update,
 		IAMCheck: podidentity.IAMRoleCheck(s.f.sess.AWS.IAM(), role.Arn, s.f.sess.Cluster, o.Namespace, o.ServiceAccount),
 	})
 	if err != nil {

@@ -3,148 +3,172 @@ package flow
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
-	"github.com/podid/podid/internal/cmdutil"
-	"github.com/podid/podid/internal/podidentity"
+	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/step"
-	"github.com/podid/podid/internal/trust"
-	"github.com/podid/podid/internal/workload"
 )
 
-// Command describes one podid command built from flow steps.
-type Command struct {
-	Name     string
-	Opts     Options
+// Env is what a run takes from the command layer: lazily built clients, the
+// cluster (already validated), the --timeout and where step lines go.
+type Env struct {
+	Clients Clients
+	Cluster string
+	Timeout time.Duration
+	// Sink shows each step's progress and outcome (nil: discard).
+	Sink step.Sink
+	// Lines shows the steps of one entry of a multi-entry command (apply,
+	// migrate), each line prefixed with the entry; entries may run at the
+	// same time (nil: discard).
+	Lines func(prefix string) step.Sink
+	// APICalls reports the API calls made so far, by operation (nil: none).
+	APICalls func() map[string]int
+}
+
+func (e Env) sink() step.Sink {
+	if e.Sink == nil {
+		return discard{}
+	}
+	return e.Sink
+}
+
+func (e Env) lines(prefix string) step.Sink {
+	if e.Lines == nil {
+		return discard{}
+	}
+	return e.Lines(prefix)
+}
+
+type discard struct{}
+
+func (discard) Start(string) step.Line { return discard{} }
+func (discard) Waiting(string)         {}
+func (discard) Done(step.Report)       {}
+
+// Job is one command's work: what to check before connecting, and what to do
+// once connected. The composition functions (Enable, Disable, Apply, …)
+// build them; Run runs every one the same way.
+type Job struct {
+	Command  string
+	Target   Target
 	DryRun   bool
 	NeedKube bool
-	// NoTarget is set for commands without --ns/--sa (install-agent).
-	NoTarget bool
-	// Steps builds the command's steps once the session is known.
-	Steps func(f *Flow) []step.Step
-	// Text prints the command's results on stdout (text output).
-	Text func(w io.Writer, reps []step.Report)
+	// Load, when set, runs before anything else (apply reads its file); it
+	// returns the cluster to use given --cluster (the file may name one).
+	Load func(flagCluster string) (string, error)
+	// Validate checks the input and calls nothing (nil: nothing to check).
+	Validate func() error
+	// Do runs the command on the connected session.
+	Do func(ctx context.Context, sess *Session, env Env) Done
+	// Share makes the run's reads shared across entries (apply): one
+	// association listing per namespace and an EKS request budget of
+	// EKSRate requests per second.
+	Share   bool
+	EKSRate float64
+	// NoCluster is set for commands that talk to no cluster (version): Run
+	// neither connects nor bounds them by --timeout, and Do gets a nil
+	// session.
+	NoCluster bool
 }
 
-// Run validates input (changing nothing and calling nothing on bad input),
-// connects, runs the steps and renders the outcome.
-func Run(ctx context.Context, f *cmdutil.Factory, c Command) error {
+// Local is a job that talks to no cluster and whose result is known
+// before it runs (version).
+func Local(command string, result any) Job {
+	return Job{Command: command, NoCluster: true, Do: func(context.Context, *Session, Env) Done { return Done{Result: result} }}
+}
+
+// Done is what a job's Do returns: its step reports, its typed result and
+// its error.
+type Done struct {
+	Steps  []step.Report
+	Result any
+	Err    error
+}
+
+// Outcome is a run's one typed result, rendered by internal/ui as text or as
+// one JSON document, and mapped to the exit code by internal/app.
+type Outcome struct {
+	Command        string
+	Cluster        string
+	Namespace      string
+	ServiceAccount string
+	DryRun         bool
+	Steps          []step.Report
+	Result         any // Result, ApplyResult, MigrateResult, diagnose.Report, diagnose.Verdict; nil before the run connected
+	Err            error
+	Duration       time.Duration
+	APICalls       map[string]int
+}
+
+// Refused is the outcome of a job stopped before it ran (bad global flags).
+func Refused(job Job, cluster string, err error) Outcome {
+	return Outcome{Command: job.Command, Cluster: cluster, Namespace: job.Target.Namespace, ServiceAccount: job.Target.ServiceAccount, DryRun: job.DryRun, Err: err}
+}
+
+// Run is the one skeleton of every podid command: validate the input
+// (nothing is called on bad input), connect (the "cluster" step), bound
+// everything by --timeout, run the job with one cache of AWS reads, and
+// return the outcome. It renders nothing.
+func Run(ctx context.Context, env Env, job Job) Outcome {
 	start := time.Now()
-	out := cmdutil.Outcome{Command: c.Name, Namespace: c.Opts.Namespace, ServiceAccount: c.Opts.ServiceAccount, DryRun: c.DryRun, Start: start}
-	if err := f.Globals.Validate(true); err != nil {
-		out.Err = err
-		return f.Finish(out)
+	out := Refused(job, env.Cluster, nil)
+	finish := func(err error) Outcome {
+		if err != nil && fail.KindOf(err) == fail.KindInterrupted {
+			err = interrupted(err, out.Steps)
+		}
+		out.Err, out.Duration = err, time.Since(start)
+		if env.APICalls != nil {
+			out.APICalls = env.APICalls()
+		}
+		return out
 	}
-	fl, err := New(c.Opts, !c.NoTarget)
-	if err != nil {
-		out.Err = err
-		return f.Finish(out)
+	if job.Validate != nil {
+		if err := job.Validate(); err != nil {
+			return finish(err)
+		}
 	}
-	ctx, cancel := f.WithTimeout(ctx)
+	if job.NoCluster {
+		d := job.Do(ctx, nil, env)
+		out.Steps, out.Result = d.Steps, d.Result
+		return finish(d.Err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, env.Timeout)
 	defer cancel()
-	sess, first, err := f.Connect(ctx, c.NeedKube)
+	sess, first, err := connect(ctx, env, job.NeedKube)
+	out.Steps = []step.Report{first}
 	if err != nil {
-		out.Steps, out.Err = []step.Report{first}, err
-		return f.Finish(out)
+		return finish(err)
 	}
-	fl.Bind(sess)
-	reps, err := f.RunSteps(ctx, c.DryRun, first, c.Steps(fl))
-	out.Steps, out.Err = reps, err
-	out.Result = ResultOf(reps)
-	if c.Text != nil {
-		out.Text = func(w io.Writer) { c.Text(w, reps) }
-	} else {
-		out.Text = func(w io.Writer) { Summary(w, c, reps, err == nil) }
-	}
-	return f.Finish(out)
+	shared := *sess
+	shared.AWS = newReads(sess.AWS, job.Share, job.EKSRate)
+	d := job.Do(ctx, &shared, env)
+	out.Steps = append(out.Steps, d.Steps...)
+	out.Result = d.Result
+	return finish(d.Err)
 }
 
-// Result is the `-o json` result of a command built from steps: what its
-// steps found and did, gathered from their typed details.
-type Result struct {
-	Addon       *podidentity.AddonDetails    `json:"addon,omitempty"`
-	Role        *podidentity.RoleRef         `json:"role,omitempty"`
-	Trust       *trust.Report                `json:"trust,omitempty"`
-	TrustDiff   string                       `json:"trustDiff,omitempty"`
-	Policies    []podidentity.PolicyInfo     `json:"policies,omitempty"`
-	Expect      []podidentity.ExpectResult   `json:"expect,omitempty"`
-	Association *podidentity.AssociationInfo `json:"association,omitempty"`
-	Deleted     *podidentity.AssociationInfo `json:"deleted,omitempty"`
-	Pods        []workload.PodReport         `json:"pods,omitempty"`
-	// NotRestarted: the service account's pods the restart does not
-	// replace, each with its owner and fix.
-	NotRestarted []workload.NotRestarted `json:"notRestarted,omitempty"`
-}
-
-// ResultOf gathers the result from the steps' reports.
-func ResultOf(reps []step.Report) Result {
-	var out Result
-	for _, r := range reps {
-		switch d := r.Details.(type) {
-		case *podidentity.AddonDetails:
-			out.Addon = d
-		case *podidentity.RoleDetails:
-			out.Role, out.Trust, out.TrustDiff, out.Policies, out.Expect = &d.Role, &d.Trust, d.TrustDiff, d.Policies, d.Expect
-		case *podidentity.RoleCreateDetails:
-			out.Role, out.TrustDiff = &d.Role, d.TrustDiff
-		case *podidentity.AssociationDetails:
-			out.Association = d.Association
-		case *podidentity.DisassociationDetails:
-			out.Association, out.Deleted = d.Association, d.Deleted
-		case *workload.RestartDetails:
-			out.Pods, out.NotRestarted = d.Pods, d.NotRestarted
+// interrupted rewrites an interruption into a message that says where the
+// run stopped and that a rerun is safe.
+func interrupted(err error, steps []step.Report) error {
+	var done, at []string
+	for _, s := range steps {
+		switch s.Status {
+		case step.Changed, step.Unchanged:
+			done = append(done, s.Name)
+		case step.Failed:
+			at = append(at, s.Name)
 		}
 	}
-	return out
-}
-
-// Summary is the default stdout text: one line saying what holds now.
-func Summary(w io.Writer, c Command, reps []step.Report, ok bool) {
-	if !ok {
-		printPods(w, reps)
-		return
+	where := "before any step finished"
+	if len(at) > 0 {
+		where = "during " + at[0]
 	}
-	var changed, planned []string
-	for _, r := range reps {
-		switch r.Status {
-		case step.Changed:
-			changed = append(changed, r.Name)
-		case step.Planned:
-			planned = append(planned, r.Name)
-		}
+	state := "nothing was completed"
+	if len(done) > 0 {
+		state = "completed: " + strings.Join(done, ", ")
 	}
-	subject := fmt.Sprintf("%s/%s", c.Opts.Namespace, c.Opts.ServiceAccount)
-	defer printPods(w, reps)
-	switch {
-	case c.DryRun && len(planned) > 0:
-		fmt.Fprintf(w, "dry run: %s would change %s; nothing was changed\n", c.Name, strings.Join(planned, ", "))
-	case c.DryRun:
-		fmt.Fprintf(w, "dry run: nothing to change for %s\n", subject)
-	case len(changed) == 0:
-		fmt.Fprintf(w, "%s: everything was already in place for %s; nothing changed\n", c.Name, subject)
-	default:
-		fmt.Fprintf(w, "%s: done for %s (changed: %s)\n", c.Name, subject, strings.Join(changed, ", "))
-	}
-}
-
-// printPods lists, per pod, what the restart step proved.
-func printPods(w io.Writer, reps []step.Report) {
-	for _, r := range reps {
-		d, ok := r.Details.(*workload.RestartDetails)
-		if !ok || r.Status == step.Planned {
-			continue
-		}
-		for _, p := range d.Pods {
-			if p.Injected {
-				fmt.Fprintf(w, "  ✓ pod %s (%s, node %s): AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, token volume\n", p.Pod, p.Workload, p.Node)
-			} else {
-				fmt.Fprintf(w, "  ✗ pod %s (%s, node %s): lacks %s\n", p.Pod, p.Workload, p.Node, strings.Join(p.Problems, ", "))
-			}
-			for _, warn := range p.Warnings {
-				fmt.Fprintf(w, "    ! %s\n", warn)
-			}
-		}
-	}
+	return &fail.Error{Kind: fail.KindInterrupted,
+		Err:  fmt.Errorf("interrupted %s (%s)", where, state),
+		Hint: "every step is idempotent: run the same command again to finish"}
 }

@@ -33,6 +33,8 @@ package manifest
 import (
 	"fmt"
 	"strings"
+
+	"github.com/podid/podid/internal/podidentity"
 )
 
 // APIVersion and Kind of a podid.yaml file.
@@ -68,10 +70,7 @@ type Entry struct {
 	Workloads []string
 	Expect    []string
 
-	TargetRoleArn        string
-	DisableSessionTags   bool
-	Policy               string
-	Tags                 map[string]string
+	podidentity.AssociationSettings
 	Update               bool
 	CreateServiceAccount bool
 }

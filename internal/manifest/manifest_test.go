@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/podid/podid/internal/podidentity"
 )
 
 func TestParseExampleFile(t *testing.T) {
@@ -21,9 +23,9 @@ func TestParseExampleFile(t *testing.T) {
 	}
 	want := &File{Path: "podid.yaml", Cluster: "eks-workshop", Entries: []Entry{
 		{Line: 11, Col: 5, Namespace: "carts", ServiceAccount: "carts", Role: "eks-workshop-carts-dynamo",
-			Workloads: []string{"deployment/carts"}, Expect: []string{"dynamodb:Query"}, Tags: map[string]string{"team": "retail"}},
-		{Line: 17, Col: 5, Namespace: "checkout", ServiceAccount: "checkout", RoleRule: "discover", CreateServiceAccount: true, Tags: map[string]string{"team": "retail"}},
-		{Line: 20, Col: 5, Namespace: "orders", ServiceAccount: "orders", Role: "arn:aws:iam::111122223333:role/eks-workshop-orders", Update: true, Tags: map[string]string{"team": "retail"}},
+			Workloads: []string{"deployment/carts"}, Expect: []string{"dynamodb:Query"}, AssociationSettings: podidentity.AssociationSettings{Tags: map[string]string{"team": "retail"}}},
+		{Line: 17, Col: 5, Namespace: "checkout", ServiceAccount: "checkout", RoleRule: "discover", CreateServiceAccount: true, AssociationSettings: podidentity.AssociationSettings{Tags: map[string]string{"team": "retail"}}},
+		{Line: 20, Col: 5, Namespace: "orders", ServiceAccount: "orders", Role: "arn:aws:iam::111122223333:role/eks-workshop-orders", Update: true, AssociationSettings: podidentity.AssociationSettings{Tags: map[string]string{"team": "retail"}}},
 	}}
 	if d := cmp.Diff(want, f); d != "" {
 		t.Errorf("parsed file (-want +got):\n%s", d)
@@ -60,10 +62,10 @@ entries:
 	pol := `{"Version":"2012-10-17","Statement":[]}`
 	target := "arn:aws:iam::222233334444:role/target"
 	want := []Entry{
-		{Line: 12, Col: 5, Namespace: "a", ServiceAccount: "a", RoleRule: "discover", Update: true, DisableSessionTags: true, Policy: pol,
-			Tags: map[string]string{"team": "a", "env": "dev"}, Expect: []string{"s3:GetObject"}, TargetRoleArn: target},
-		{Line: 14, Col: 5, Namespace: "b", ServiceAccount: "b", Role: "r", Update: false, DisableSessionTags: true, Policy: pol,
-			Tags: map[string]string{"team": "a", "env": "prod"}, Expect: []string{"s3:GetObject", "dynamodb:Query=arn:aws:dynamodb:us-west-2:111122223333:table/t"}, TargetRoleArn: target},
+		{Line: 12, Col: 5, Namespace: "a", ServiceAccount: "a", RoleRule: "discover", Update: true, Expect: []string{"s3:GetObject"},
+			AssociationSettings: podidentity.AssociationSettings{DisableSessionTags: true, Policy: pol, Tags: map[string]string{"team": "a", "env": "dev"}, TargetRoleArn: target}},
+		{Line: 14, Col: 5, Namespace: "b", ServiceAccount: "b", Role: "r", Update: false, Expect: []string{"s3:GetObject", "dynamodb:Query=arn:aws:dynamodb:us-west-2:111122223333:table/t"},
+			AssociationSettings: podidentity.AssociationSettings{DisableSessionTags: true, Policy: pol, Tags: map[string]string{"team": "a", "env": "prod"}, TargetRoleArn: target}},
 	}
 	if d := cmp.Diff(want, f.Entries); d != "" {
 		t.Errorf("entries (-want +got):\n%s", d)

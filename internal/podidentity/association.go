@@ -105,10 +105,7 @@ func FindAssociation(ctx context.Context, api AssociationReadAPI, cluster, names
 type AssociationOptions struct {
 	Cluster, Namespace, ServiceAccount string
 	RoleArn                            string
-	TargetRoleArn                      string // role chaining (optional)
-	DisableSessionTags                 bool
-	Policy                             string // session policy JSON; requires DisableSessionTags
-	Tags                               map[string]string
+	AssociationSettings
 	// Update lets the step change an existing association that differs
 	// (--update); otherwise a difference is an error.
 	Update bool
@@ -406,7 +403,7 @@ func (s *Association) explainWrite(err error, op string) error {
 		msg := aws.ToString(ip.Message)
 		switch {
 		case strings.Contains(msg, "Role provided in the request does not exist"):
-			return fail.Errorf(fmt.Sprintf("create the role (podid role create …) or pass an existing one with --role; aws iam get-role --role-name %s", roleNameOf(s.opts.RoleArn)),
+			return fail.Errorf(fmt.Sprintf("create the role (podid role create …) or pass an existing one with --role; aws iam get-role --role-name %s", RoleNameOf(s.opts.RoleArn)),
 				"%s for %s: EKS says role %s does not exist, and IAM does not show it either", op, s.subject(), s.opts.RoleArn)
 		case strings.Contains(msg, "Trust policy"):
 			return fail.Errorf(fmt.Sprintf("run podid verify-role --role %s --fix", s.opts.RoleArn),
@@ -417,7 +414,8 @@ func (s *Association) explainWrite(err error, op string) error {
 	return awsapi.Explain(err, op, "for "+s.subject())
 }
 
-func roleNameOf(arn string) string {
+// RoleNameOf is the role name in a role ARN (the part after the last '/').
+func RoleNameOf(arn string) string {
 	if i := strings.LastIndexByte(arn, '/'); i >= 0 {
 		return arn[i+1:]
 	}

@@ -74,7 +74,7 @@ func TestAssociationDifferentRole(t *testing.T) {
 	e.fake.PutRole(fakeaws.Role{Name: "old", TrustPolicy: podsTrust})
 	e.fake.PutRole(fakeaws.Role{Name: "new", TrustPolicy: podsTrust})
 	target := roleArn("target")
-	old, _ := NewAssociation(e.clients.EKS(), AssociationOptions{Cluster: testCluster, Namespace: "carts", ServiceAccount: "carts", RoleArn: roleArn("old"), TargetRoleArn: target})
+	old, _ := NewAssociation(e.clients.EKS(), AssociationOptions{Cluster: testCluster, Namespace: "carts", ServiceAccount: "carts", RoleArn: roleArn("old"), AssociationSettings: AssociationSettings{TargetRoleArn: target}})
 	runStep(t, old)
 
 	s, _ := NewAssociation(e.clients.EKS(), assocOpts("new"))

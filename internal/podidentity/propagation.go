@@ -62,7 +62,7 @@ type RoleGetter interface {
 // roleArn from IAM and evaluates its trust for ns/sa on cluster.
 func IAMRoleCheck(api RoleGetter, roleArn string, cluster ClusterInfo, ns, sa string) func(context.Context) (RoleInIAM, error) {
 	return func(ctx context.Context) (RoleInIAM, error) {
-		out, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(roleNameOf(roleArn))})
+		out, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(RoleNameOf(roleArn))})
 		var nse *iamtypes.NoSuchEntityException
 		if errors.As(err, &nse) {
 			return RoleInIAM{}, nil

@@ -93,7 +93,7 @@ func ResolveRole(ctx context.Context, iamAPI RoleLookupAPI, eksAPI AssociationRe
 			return RoleRef{}, err
 		}
 		if cur != nil {
-			return RoleRef{Name: roleNameOf(cur.RoleArn), Arn: cur.RoleArn, Source: RoleFromAssociation}, nil
+			return RoleRef{Name: RoleNameOf(cur.RoleArn), Arn: cur.RoleArn, Source: RoleFromAssociation}, nil
 		}
 	}
 	prefix := cluster.Name + "-" + sa
@@ -317,7 +317,7 @@ func (s *VerifyRole) Check(ctx context.Context) (step.Plan, error) {
 		summary += " without session tags"
 	}
 	if s.opts.TargetRoleArn != "" {
-		summary += fmt.Sprintf(", and may chain to target role %s", roleNameOf(s.opts.TargetRoleArn))
+		summary += fmt.Sprintf(", and may chain to target role %s", RoleNameOf(s.opts.TargetRoleArn))
 	}
 	if diff != "" {
 		details.TrustDiff, details.FixedTrust = diff, fixed
@@ -376,7 +376,7 @@ func (s *VerifyRole) evaluate(ctx context.Context) (evaluation, error) {
 // unparsable policies. Read-only.
 func EvaluateAssociation(ctx context.Context, api RoleAPI, cluster ClusterInfo, a AssociationInfo) (trust.Verdict, error) {
 	s := &VerifyRole{api: api, opts: VerifyRoleOptions{
-		Role:    RoleRef{Name: roleNameOf(a.RoleArn), Arn: a.RoleArn, Source: RoleFromAssociation},
+		Role:    RoleRef{Name: RoleNameOf(a.RoleArn), Arn: a.RoleArn, Source: RoleFromAssociation},
 		Cluster: cluster, Namespace: a.Namespace, ServiceAccount: a.ServiceAccount,
 		TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags,
 	}}
@@ -489,7 +489,7 @@ func (s *VerifyRole) targetRole(ctx context.Context) (*trust.Role, error) {
 		t.TrustUnreadable = fmt.Sprintf("it is in account %s, podid reads account %s", parsed.Account, s.opts.Cluster.Account)
 		return t, nil
 	}
-	name := roleNameOf(arn)
+	name := RoleNameOf(arn)
 	out, err := s.api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 	var nse *iamtypes.NoSuchEntityException
 	switch {

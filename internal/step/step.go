@@ -43,12 +43,6 @@ type Result struct {
 	Details  Details // the step's typed result; nil keeps the plan's details
 }
 
-// DetailsOf returns r's details as T (a step's details type).
-func DetailsOf[T any](r Report) (T, bool) {
-	d, ok := r.Details.(T)
-	return d, ok
-}
-
 // Progress receives what a step is waiting for, for live status lines.
 type Progress interface {
 	Waiting(what string)

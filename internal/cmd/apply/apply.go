@@ -4,19 +4,15 @@ package apply
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/podid/podid/internal/batch"
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/flow"
 	"github.com/podid/podid/internal/manifest"
-	"github.com/podid/podid/internal/step"
 )
 
 // Options are apply's inputs.
@@ -60,7 +56,7 @@ File format (apiVersion podid/v1, kind PodIdentity):
 		Example: `  podid apply -f podid.yaml
   podid apply -f podid.yaml --dry-run
   podid apply -f podid.yaml -o json --concurrency 4`,
-		Args: flow.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.File == "" {
 				return fail.Usagef("pass -f podid.yaml (see podid apply --help for the format)", "no file given")
@@ -79,62 +75,21 @@ File format (apiVersion podid/v1, kind PodIdentity):
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&opts.File, "filename", "f", "", "the podid.yaml to apply (- reads stdin)")
-	fs.IntVar(&opts.Concurrency, "concurrency", batch.DefaultConcurrency, "entries processed at the same time")
-	fs.Float64Var(&opts.EKSRate, "eks-rate", batch.DefaultEKSRate, "EKS requests per second podid allows itself (all entries together)")
+	fs.IntVar(&opts.Concurrency, "concurrency", flow.DefaultConcurrency, "entries processed at the same time")
+	fs.Float64Var(&opts.EKSRate, "eks-rate", flow.DefaultEKSRate, "EKS requests per second podid allows itself (all entries together)")
 	fs.StringVar(&opts.AddonVersion, "addon-version", "", "pin the eks-pod-identity-agent add-on version (default: the default version for the cluster's Kubernetes version)")
-	flow.AddDryRun(cmd, &opts.DryRun)
+	cmdutil.AddDryRun(cmd, &opts.DryRun)
 	return cmd
 }
 
-// Result is the `-o json` document's result.
-type Result struct {
-	File    string              `json:"file"`
-	Entries []batch.EntryReport `json:"entries"`
-}
-
 func run(cmd *cobra.Command, opts *Options) error {
-	f := opts.F
-	out := cmdutil.Outcome{Command: "apply", DryRun: opts.DryRun, Start: time.Now()}
-	file, err := load(f, opts.File)
+	file, err := load(opts.F, opts.File)
 	if err != nil {
-		out.Err = err
-		return f.Finish(out)
+		return err
 	}
-	out.Result = Result{File: opts.File, Entries: []batch.EntryReport{}}
-	if file.Cluster != "" {
-		switch {
-		case f.Globals.Cluster == "":
-			f.Globals.Cluster = file.Cluster
-		case f.Globals.Cluster != file.Cluster:
-			out.Err = fail.Usagef("drop --cluster, or change cluster: in the file", "--cluster %s differs from cluster: %s in %s", f.Globals.Cluster, file.Cluster, opts.File)
-			return f.Finish(out)
-		}
-	}
-	if err := f.Globals.Validate(true); err != nil {
-		out.Err = err
-		return f.Finish(out)
-	}
-	ctx, cancel := f.WithTimeout(cmd.Context())
-	defer cancel()
-	sess, first, err := f.Connect(ctx, true)
-	if err != nil {
-		out.Steps, out.Err = []step.Report{first}, err
-		return f.Finish(out)
-	}
-	rep, err := batch.Run(ctx, sess, file, batch.Options{
-		Concurrency: opts.Concurrency, DryRun: opts.DryRun, EKSRate: opts.EKSRate, AddonVersion: opts.AddonVersion,
-		AgentSink: f.Status(), Log: f.IO.ErrOut, Color: f.IO.ColorEnabled(),
-	})
-	out.Steps = append([]step.Report{first}, rep.Agent...)
-	out.Result = Result{File: opts.File, Entries: rep.Entries}
-	out.Err = err
-	out.Text = func(w io.Writer) {
-		if len(rep.Agent) > 0 && rep.Agent[0].Status != step.Failed {
-			batch.WriteTable(w, rep)
-			summaryLine(w, opts.DryRun, rep)
-		}
-	}
-	return f.Finish(out)
+	return cmdutil.Execute(cmd.Context(), opts.F, flow.Apply(flow.ApplyOptions{
+		File: file, Concurrency: opts.Concurrency, DryRun: opts.DryRun, EKSRate: opts.EKSRate, AddonVersion: opts.AddonVersion,
+	}))
 }
 
 // load reads and validates the file; any problem is a usage error (exit 2).
@@ -157,18 +112,4 @@ func load(f *cmdutil.Factory, path string) (*manifest.File, error) {
 		return nil, fail.Usagef("fix the problems listed (file:line:col) and run again; nothing was called or changed", "%w", err)
 	}
 	return file, err
-}
-
-func summaryLine(w io.Writer, dryRun bool, rep batch.Report) {
-	n := map[string]int{}
-	for _, e := range rep.Entries {
-		n[e.Result]++
-	}
-	total := len(rep.Entries)
-	switch {
-	case dryRun:
-		fmt.Fprintf(w, "dry run: %d of %d entries would change, %d unchanged, %d failed; nothing was changed\n", n[batch.ResultPlanned], total, n[batch.ResultUnchanged], n[batch.ResultFailed])
-	default:
-		fmt.Fprintf(w, "%d entries: %d changed, %d unchanged, %d failed\n", total, n[batch.ResultChanged], n[batch.ResultUnchanged], n[batch.ResultFailed]+n[batch.ResultSkipped])
-	}
 }

@@ -11,14 +11,14 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/podid/podid/internal/batch"
-	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/e2e/e2etest"
 	"github.com/podid/podid/internal/fakeaws"
+	"github.com/podid/podid/internal/flow"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/lab"
 	"github.com/podid/podid/internal/lab/labtest"
 	"github.com/podid/podid/internal/step"
+	"github.com/podid/podid/internal/ui"
 )
 
 func TestMain(m *testing.M) { labtest.Main(m) }
@@ -31,10 +31,10 @@ type result = e2etest.Result
 
 // doc is the -o json document with apply's result.
 type doc struct {
-	cmdutil.Document
+	ui.Document
 	Result struct {
-		File    string              `json:"file"`
-		Entries []batch.EntryReport `json:"entries"`
+		File    string            `json:"file"`
+		Entries []flow.ApplyEntry `json:"entries"`
 	} `json:"result"`
 }
 
@@ -189,7 +189,7 @@ entries:
 		t.Fatalf("result.entries has %d entries, want 3", len(d.Result.Entries))
 	}
 	for _, e := range d.Result.Entries {
-		if e.Result != batch.ResultUnchanged {
+		if e.Result != step.Unchanged {
 			t.Errorf("second run: entry %s/%s is %s, want unchanged", e.Namespace, e.ServiceAccount, e.Result)
 		}
 		if len(e.Steps) != 4 {
@@ -229,11 +229,11 @@ entries:
 		t.Fatalf("apply with a missing role: exit 0\n%s", r.Stdout)
 	}
 	d := applyDoc(t, r)
-	got := map[string]string{}
+	got := map[string]step.Status{}
 	for _, e := range d.Result.Entries {
 		got[e.ServiceAccount] = e.Result
 	}
-	if got["carts"] != batch.ResultFailed || got["orders"] != batch.ResultChanged {
+	if got["carts"] != step.Failed || got["orders"] != step.Changed {
 		t.Errorf("entry results %v, want carts failed and orders changed", got)
 	}
 	if !strings.Contains(d.Error, "1 of 2 entries failed") || !strings.Contains(d.Error, "no-such-role") {
@@ -369,7 +369,7 @@ func TestApplyCallBudgetUnderEKSRateLimit(t *testing.T) {
 	}
 	d := applyDoc(t, r)
 	for _, e := range d.Result.Entries {
-		if e.Result != batch.ResultChanged {
+		if e.Result != step.Changed {
 			t.Errorf("entry %s/%s: %s (%s)", e.Namespace, e.ServiceAccount, e.Result, e.Error)
 		}
 	}

@@ -6,15 +6,14 @@ import (
 
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/flow"
-	"github.com/podid/podid/internal/step"
 )
 
 // Options are associate's inputs.
-type Options = flow.CmdOptions
+type Options = cmdutil.StepsOptions
 
 // NewCmd returns the associate command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	return flow.NewCommand(f, flow.Spec{
+	return cmdutil.NewStepsCommand(f, cmdutil.StepsSpec{
 		Use:   "associate --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT [--role ROLE]",
 		Short: "Create the pod identity association, or reuse the one already there",
 		Long: `Create the pod identity association for a namespace and service account, or reuse the existing one.
@@ -26,14 +25,10 @@ concurrent creator's association is accepted when it matches. The service accoun
 		Example: `  podid associate --cluster eks-workshop --ns carts --sa carts --role eks-workshop-carts-dynamo
   podid associate --ns carts --sa carts --role other-role --update
   podid associate --ns carts --sa carts --role r --disable-session-tags --policy "$(cat session-policy.json)"`,
-		NeedKube: true,
-		NoTarget: false,
 		Flags: func(cmd *cobra.Command, o *Options) {
 			cmd.Flags().StringVar(&o.Flow.Role, "role", "", "IAM role name or ARN (default: the existing association's role, else the one Pod Identity role named <cluster>-<sa>*)")
-			flow.AddAssociateFlags(cmd, &o.Flow, &o.Tags)
+			cmdutil.AddAssociateFlags(cmd, &o.Flow, &o.Tags)
 		},
-		Steps: func(fl *flow.Flow) []step.Step {
-			return []step.Step{fl.Associate()}
-		},
+		Job: flow.Associate,
 	}, runF)
 }

@@ -5,23 +5,16 @@
 package disable
 
 import (
-	"fmt"
-	"io"
-
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/flow"
-	"github.com/podid/podid/internal/podidentity"
-	"github.com/podid/podid/internal/step"
-	"github.com/podid/podid/internal/workload"
 )
 
 // Options are disable's inputs.
 type Options struct {
 	F      *cmdutil.Factory
-	Flow   flow.Options
+	Target flow.Target
 	DryRun bool
 }
 
@@ -42,7 +35,7 @@ All checks run before any change. A second run reports every step unchanged and 
 Credentials already issued stay valid until they expire.`,
 		Example: `  podid disable --cluster eks-workshop --ns carts --sa carts
   podid disable --ns carts --sa carts --dry-run`,
-		Args: flow.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd, opts)
@@ -50,46 +43,11 @@ Credentials already issued stay valid until they expire.`,
 			return run(cmd, opts)
 		},
 	}
-	cmdutil.AddTargetFlags(cmd, &opts.Flow.Target)
-	flow.AddDryRun(cmd, &opts.DryRun)
+	cmdutil.AddTargetFlags(cmd, &opts.Target)
+	cmdutil.AddDryRun(cmd, &opts.DryRun)
 	return cmd
 }
 
-// Steps returns disable's steps for a bound flow.
-func Steps(fl *flow.Flow) []step.Step {
-	sess, o := fl.Session(), fl.Options()
-	return []step.Step{
-		podidentity.NewDisassociation(sess.AWS.EKS(), sess.Cluster.Name, o.Namespace, o.ServiceAccount),
-		&workload.Depropagation{Client: sess.Kube.Client, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount},
-		&workload.Restart{
-			Client: sess.Kube.Client, Namespace: o.Namespace, ServiceAccount: o.ServiceAccount,
-			Problems: func(p *corev1.Pod) []string {
-				_, parts := workload.InjectedAny(p)
-				return parts
-			},
-			Want:          "have no Pod Identity injection",
-			NoWorkloadsOK: true,
-			Hint: fmt.Sprintf("another association may still map %s/%s, or the webhook has not caught up: check `aws eks list-pod-identity-associations --cluster-name %s --namespace %s`, then run podid disable again",
-				o.Namespace, o.ServiceAccount, sess.Cluster.Name, o.Namespace),
-		},
-	}
-}
-
 func run(cmd *cobra.Command, opts *Options) error {
-	c := flow.Command{Name: "disable", Opts: opts.Flow, DryRun: opts.DryRun, NeedKube: true, Steps: Steps}
-	c.Text = func(w io.Writer, reps []step.Report) {
-		ok := true
-		for _, r := range reps {
-			if r.Status == step.Failed {
-				ok = false
-			}
-		}
-		flow.Summary(w, c, reps, ok)
-		for _, r := range reps {
-			if r.Name == "disassociate" && (r.Status == step.Changed || r.Status == step.Planned) {
-				fmt.Fprintf(w, "note: %s\n", podidentity.CredentialsNote)
-			}
-		}
-	}
-	return flow.Run(cmd.Context(), opts.F, c)
+	return cmdutil.Execute(cmd.Context(), opts.F, flow.Disable(opts.Target, opts.DryRun))
 }

@@ -7,15 +7,14 @@ import (
 
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/flow"
-	"github.com/podid/podid/internal/step"
 )
 
 // Options are enable's inputs.
-type Options = flow.CmdOptions
+type Options = cmdutil.StepsOptions
 
 // NewCmd returns the enable command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	return flow.NewCommand(f, flow.Spec{
+	return cmdutil.NewStepsCommand(f, cmdutil.StepsSpec{
 		Use:   "enable --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT",
 		Short: "Turn on Pod Identity for a service account's workloads, end to end",
 		Long: `Turn on EKS Pod Identity for the workloads that run under a service account:
@@ -31,16 +30,12 @@ All checks run before any change: a problem found by any of them stops the run w
 A second run reports every step unchanged and restarts nothing.`,
 		Example: `  podid enable --cluster eks-workshop --ns carts --sa carts
   podid enable --ns carts --sa carts --role eks-workshop-carts-dynamo --expect dynamodb:Query --dry-run`,
-		NeedKube: true,
-		NoTarget: false,
 		Flags: func(cmd *cobra.Command, o *Options) {
-			flow.AddAgentFlags(cmd, &o.Flow)
-			flow.AddRoleFlags(cmd, &o.Flow)
-			flow.AddAssociateFlags(cmd, &o.Flow, &o.Tags)
-			flow.AddRestartFlags(cmd, &o.Flow)
+			cmdutil.AddAgentFlags(cmd, &o.Flow)
+			cmdutil.AddRoleFlags(cmd, &o.Flow)
+			cmdutil.AddAssociateFlags(cmd, &o.Flow, &o.Tags)
+			cmdutil.AddRestartFlags(cmd, &o.Flow)
 		},
-		Steps: func(fl *flow.Flow) []step.Step {
-			return []step.Step{fl.Agent(), fl.Role(), fl.Associate(), fl.Propagation(false), fl.Restart()}
-		},
+		Job: flow.Enable,
 	}, runF)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/flow"
 	"github.com/podid/podid/internal/iostreams"
+	"github.com/podid/podid/internal/podidentity"
 )
 
 // Flag parsing, through runF: what each flag puts into Options.
@@ -24,16 +25,16 @@ func TestFlags(t *testing.T) {
 		{
 			name: "workshop",
 			args: []string{"--ns", "carts", "--sa", "carts"},
-			want: flow.Options{Target: cmdutil.Target{Namespace: "carts", ServiceAccount: "carts"}},
+			want: flow.Options{Target: flow.Target{Namespace: "carts", ServiceAccount: "carts"}},
 		},
 		{
 			name: "long aliases and everything",
 			args: []string{"--namespace", "carts", "--service-account", "carts", "--role", "r", "--fix", "--expect", "dynamodb:Query", "--expect", "s3:GetObject=arn:aws:s3:::b/k",
 				"--addon-version", "v1", "--resolve-conflicts", "overwrite", "--update", "--target-role-arn", "arn:aws:iam::111122223333:role/t", "--disable-session-tags", "--policy", "{}",
 				"--tags", "a=1,b=2", "--tags", "c=3", "--create-service-account", "--workload", "deployment/carts", "--force", "--dry-run"},
-			want: flow.Options{Target: cmdutil.Target{Namespace: "carts", ServiceAccount: "carts"}, AddonVersion: "v1", ResolveConflicts: "overwrite", Role: "r", Fix: true,
-				Expect: []string{"dynamodb:Query", "s3:GetObject=arn:aws:s3:::b/k"}, Update: true, TargetRoleArn: "arn:aws:iam::111122223333:role/t",
-				DisableSessionTags: true, Policy: "{}", Tags: map[string]string{"a": "1", "b": "2", "c": "3"}, CreateSA: true,
+			want: flow.Options{Target: flow.Target{Namespace: "carts", ServiceAccount: "carts"}, AddonVersion: "v1", ResolveConflicts: "overwrite", Role: "r", Fix: true,
+				Expect: []string{"dynamodb:Query", "s3:GetObject=arn:aws:s3:::b/k"}, Update: true, AssociationSettings: podidentity.AssociationSettings{TargetRoleArn: "arn:aws:iam::111122223333:role/t",
+					DisableSessionTags: true, Policy: "{}", Tags: map[string]string{"a": "1", "b": "2", "c": "3"}}, CreateSA: true,
 				Workloads: []string{"deployment/carts"}, Force: true},
 			dryRun: true,
 		},

@@ -6,15 +6,14 @@ import (
 
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/flow"
-	"github.com/podid/podid/internal/step"
 )
 
 // Options are install-agent's inputs.
-type Options = flow.CmdOptions
+type Options = cmdutil.StepsOptions
 
 // NewCmd returns the install-agent command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	return flow.NewCommand(f, flow.Spec{
+	return cmdutil.NewStepsCommand(f, cmdutil.StepsSpec{
 		Use:   "install-agent --cluster NAME",
 		Short: "Install the eks-pod-identity-agent add-on and wait until it runs on every eligible node",
 		Long: `Install the eks-pod-identity-agent add-on if it is missing (default version for the cluster's
@@ -24,13 +23,10 @@ DaemonSet is rolled out and ready on every eligible node: Linux, amd64 or arm64,
 Auto nodes. Nodes without a ready agent pod are named.`,
 		Example: `  podid install-agent --cluster eks-workshop
   podid install-agent --cluster eks-workshop --addon-version v1.3.10-eksbuild.1 --dry-run`,
-		NeedKube: true,
 		NoTarget: true,
 		Flags: func(cmd *cobra.Command, o *Options) {
-			flow.AddAgentFlags(cmd, &o.Flow)
+			cmdutil.AddAgentFlags(cmd, &o.Flow)
 		},
-		Steps: func(fl *flow.Flow) []step.Step {
-			return []step.Step{fl.Agent()}
-		},
+		Job: flow.InstallAgent,
 	}, runF)
 }

@@ -6,15 +6,14 @@ import (
 
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/flow"
-	"github.com/podid/podid/internal/step"
 )
 
 // Options are restart's inputs.
-type Options = flow.CmdOptions
+type Options = cmdutil.StepsOptions
 
 // NewCmd returns the restart command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	return flow.NewCommand(f, flow.Spec{
+	return cmdutil.NewStepsCommand(f, cmdutil.StepsSpec{
 		Use:   "restart --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT",
 		Short: "Restart the workloads of a service account and prove their new pods have credentials",
 		Long: `Restart the Deployments, StatefulSets and DaemonSets whose pods run under the service account, the way
@@ -27,13 +26,9 @@ retried until the association has propagated), so the restart is never too early
 all have the injection already are skipped (--force restarts anyway); a paused Deployment is refused.`,
 		Example: `  podid restart --cluster eks-workshop --ns carts --sa carts
   podid restart --ns carts --sa carts --workload deployment/carts --force`,
-		NeedKube: true,
-		NoTarget: false,
 		Flags: func(cmd *cobra.Command, o *Options) {
-			flow.AddRestartFlags(cmd, &o.Flow)
+			cmdutil.AddRestartFlags(cmd, &o.Flow)
 		},
-		Steps: func(fl *flow.Flow) []step.Step {
-			return []step.Step{fl.Propagation(true), fl.Restart()}
-		},
+		Job: flow.Restart,
 	}, runF)
 }

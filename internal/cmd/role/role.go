@@ -6,7 +6,6 @@ package role
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,8 +16,6 @@ import (
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/flow"
-	"github.com/podid/podid/internal/podidentity"
-	"github.com/podid/podid/internal/step"
 	"github.com/podid/podid/internal/validate"
 )
 
@@ -27,7 +24,7 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "role",
 		Short: "Manage IAM roles for Pod Identity",
-		Args:  noArgs,
+		Args:  cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return fail.Usagef("run podid role create --help", "podid role needs a subcommand: create")
 		},
@@ -36,17 +33,10 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return fail.Usagef("run "+cmd.CommandPath()+" --help; names go in flags such as --ns, --sa and --name", "unexpected argument %q", args[0])
-	}
-	return nil
-}
-
 // CreateOptions are role create's inputs.
 type CreateOptions struct {
 	F      *cmdutil.Factory
-	Target cmdutil.Target
+	Target flow.Target
 	DryRun bool
 
 	Name        string
@@ -128,7 +118,7 @@ func (o *CreateOptions) Complete() error {
 			return fail.Usagef("rename the file: the inline policy is named after it (letters, digits and +=,.@_-)", "--inline-policy %s: %q is not a valid IAM policy name", o.InlineFile, o.inlineName)
 		}
 	}
-	tags, err := flow.ParseTags(o.TagArgs)
+	tags, err := cmdutil.ParseTags(o.TagArgs)
 	if err != nil {
 		return fail.WithHint(err, "use --tag KEY=VALUE, e.g. --tag team=carts (repeatable; keys up to 128 characters, values up to 256, no aws: prefix)")
 	}
@@ -183,7 +173,7 @@ refused with the difference. The role ARN is printed on stdout, ready for podid 
     --policy-arn arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess
   podid role create --ns carts --sa carts --name carts-dynamo --inline-policy carts-dynamo.json --tag team=carts
   podid enable --ns carts --sa carts --role "$(podid role create --ns carts --sa carts)"`,
-		Args: noArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.Complete(); err != nil {
 				return err
@@ -204,38 +194,13 @@ refused with the difference. The role ARN is printed on stdout, ready for podid 
 	fs.StringVar(&opts.InlineFile, "inline-policy", "", "JSON file with an inline policy (named after the file)")
 	fs.StringArrayVar(&opts.TagArgs, "tag", nil, "KEY=VALUE tag for the role (repeatable)")
 	fs.BoolVar(&opts.Unscoped, "unscoped", false, "trust Pod Identity without conditions: any pod of any cluster in the account (not recommended)")
-	flow.AddDryRun(cmd, &opts.DryRun)
+	cmdutil.AddDryRun(cmd, &opts.DryRun)
 	return cmd
 }
 
 func runCreate(cmd *cobra.Command, opts *CreateOptions) error {
-	var rc *podidentity.RoleCreate
-	c := flow.Command{
-		Name: "role create", Opts: flow.Options{Target: opts.Target}, DryRun: opts.DryRun,
-		Steps: func(fl *flow.Flow) []step.Step {
-			sess := fl.Session()
-			rc = podidentity.NewRoleCreate(sess.AWS.IAM(), podidentity.RoleCreateOptions{
-				Cluster: sess.Cluster, Namespace: opts.Target.Namespace, ServiceAccount: opts.Target.ServiceAccount,
-				Name: opts.Name, Path: opts.Path, Description: opts.Description, PermissionsBoundary: opts.Boundary,
-				PolicyArns: opts.PolicyArns, InlineName: opts.inlineName, InlineDocument: opts.inlineDoc, Tags: opts.tags,
-				Unscoped: opts.Unscoped,
-			})
-			return []step.Step{rc}
-		},
-		Text: func(w io.Writer, reps []step.Report) {
-			for _, r := range reps {
-				if r.Status == step.Failed {
-					return
-				}
-			}
-			if opts.DryRun {
-				flow.Summary(w, flow.Command{Name: "role create", Opts: flow.Options{Target: opts.Target}, DryRun: true}, reps, true)
-				return
-			}
-			if rc != nil && rc.Arn() != "" {
-				fmt.Fprintln(w, rc.Arn())
-			}
-		},
-	}
-	return flow.Run(cmd.Context(), opts.F, c)
+	return cmdutil.Execute(cmd.Context(), opts.F, flow.RoleCreate(flow.RoleCreateOptions{
+		Target: opts.Target, Name: opts.Name, Path: opts.Path, Description: opts.Description, PermissionsBoundary: opts.Boundary,
+		PolicyArns: opts.PolicyArns, InlineName: opts.inlineName, InlineDocument: opts.inlineDoc, Tags: opts.tags, Unscoped: opts.Unscoped,
+	}, opts.DryRun))
 }

@@ -41,10 +41,6 @@ Every step checks first and changes only what is missing: running it again is sa
 		Version:       f.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			f.SetCommand(cmd.Name())
-			return nil
-		},
 	}
 	cmd.SetVersionTemplate("podid {{.Version}}\n")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

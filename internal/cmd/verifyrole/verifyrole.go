@@ -6,15 +6,14 @@ import (
 
 	"github.com/podid/podid/internal/cmdutil"
 	"github.com/podid/podid/internal/flow"
-	"github.com/podid/podid/internal/step"
 )
 
 // Options are verify-role's inputs.
-type Options = flow.CmdOptions
+type Options = cmdutil.StepsOptions
 
 // NewCmd returns the verify-role command; runF replaces the run in tests.
 func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobra.Command {
-	return flow.NewCommand(f, flow.Spec{
+	return cmdutil.NewStepsCommand(f, cmdutil.StepsSpec{
 		Use:   "verify-role --cluster NAME --ns NAMESPACE --sa SERVICE_ACCOUNT [--role ROLE]",
 		Short: "Check the IAM role's trust policy and permissions for Pod Identity",
 		Long: `Check the IAM role a service account will use:
@@ -33,14 +32,9 @@ every other statement and shows the diff; nothing is changed without it.`,
   podid verify-role --ns carts --sa carts --role eks-workshop-carts-dynamo \
       --expect dynamodb:Query=arn:aws:dynamodb:us-west-2:1234567890:table/eks-workshop-carts
   podid verify-role --ns carts --sa carts --role my-role --fix`,
-		NeedKube: false,
-		NoTarget: false,
 		Flags: func(cmd *cobra.Command, o *Options) {
-			flow.AddRoleFlags(cmd, &o.Flow)
+			cmdutil.AddRoleFlags(cmd, &o.Flow)
 		},
-		Steps: func(fl *flow.Flow) []step.Step {
-			return []step.Step{fl.Role()}
-		},
-		Text: printReport,
+		Job: flow.VerifyRole,
 	}, runF)
 }

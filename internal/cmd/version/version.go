@@ -9,7 +9,6 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -97,25 +96,18 @@ client-go versions it was built with. -o json prints them as the result of one J
 podid --version prints the version alone.`,
 		Example: `  podid version
   podid version -o json`,
-		Args: flow.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return run(cmd.Context(), f)
 		},
 	}
 }
 
-func run(_ context.Context, f *cmdutil.Factory) error {
-	out := cmdutil.Outcome{Command: "version", Start: time.Now()}
-	if err := f.Globals.Validate(false); err != nil {
-		out.Err = err
-		return f.Finish(out)
-	}
+func run(ctx context.Context, f *cmdutil.Factory) error {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		bi = nil
 	}
 	in := Collect(f.Version, f.Commit, bi)
-	out.Result = in
-	out.Text = in.WriteText
-	return f.Finish(out)
+	return cmdutil.Execute(ctx, f, flow.Local("version", in))
 }

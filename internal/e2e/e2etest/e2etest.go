@@ -23,6 +23,8 @@ import (
 	"github.com/podid/podid/internal/iostreams"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/lab/labtest"
+	"github.com/podid/podid/internal/ui"
+	"github.com/podid/podid/internal/ui/schemacheck"
 )
 
 // Result is one podid run.
@@ -35,9 +37,9 @@ type Result struct {
 }
 
 // Doc parses stdout as exactly one -o json document.
-func (r Result) Doc(t testing.TB) cmdutil.Document {
+func (r Result) Doc(t testing.TB) ui.Document {
 	t.Helper()
-	var d cmdutil.Document
+	var d ui.Document
 	r.Decode(t, &d)
 	return d
 }
@@ -123,7 +125,29 @@ func (w *World) PodidCfg(t testing.TB, cfg aws.Config, args ...string) Result {
 	if testing.Verbose() {
 		t.Logf("podid %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.Stdout, r.Stderr)
 	}
+	if JSONOutput(args) {
+		// Every JSON document any test sees must match the schema.
+		if err := schemacheck.Validate([]byte(r.Stdout)); err != nil {
+			t.Errorf("podid %s: %v\n%s", strings.Join(args, " "), err, r.Stdout)
+		}
+	}
 	return r
+}
+
+// JSONOutput reports whether args ask for -o json (the last -o wins).
+func JSONOutput(args []string) bool {
+	out := ""
+	for i, a := range args {
+		switch {
+		case strings.HasPrefix(a, "--output="):
+			out = strings.TrimPrefix(a, "--output=")
+		case strings.HasPrefix(a, "-o=") || strings.HasPrefix(a, "-o") && len(a) > 2 && !strings.HasPrefix(a, "--"):
+			out = strings.TrimPrefix(strings.TrimPrefix(a, "-o"), "=")
+		case (a == "-o" || a == "--output") && i+1 < len(args):
+			out = args[i+1]
+		}
+	}
+	return out == "json"
 }
 
 // Target is --ns/--sa of the world's namespace.

@@ -1,4 +1,4 @@
-package verifyrole
+package ui
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 	"github.com/podid/podid/internal/trust"
 )
 
-// printReport writes the role report on stdout: the trust decision, the
+// RoleReport writes verify-role's report on stdout: the trust decision, the
 // permission policies with their statements (what the workshop reads with
 // get-policy-version) and the --expect results.
-func printReport(w io.Writer, reps []step.Report) {
+func RoleReport(w io.Writer, reps []step.Report) {
 	for _, r := range reps {
 		d, ok := r.Details.(*podidentity.RoleDetails)
 		if !ok {
@@ -26,7 +26,8 @@ func printReport(w io.Writer, reps []step.Report) {
 				podidentity.RoleFromPrefix:      "the one Pod Identity role named <cluster>-<service-account>*",
 			}[role.Source])
 		}
-		if tr := d.Trust; true {
+		{
+			tr := d.Trust
 			fmt.Fprintln(w, "\nTrust policy, for pods.eks.amazonaws.com:")
 			for _, a := range []trust.ActionResult{tr.AssumeRole, tr.TagSession} {
 				by := ""
@@ -77,7 +78,8 @@ func printReport(w io.Writer, reps []step.Report) {
 		if diff := d.TrustDiff; diff != "" {
 			fmt.Fprintf(w, "\nTrust policy change (--fix):\n%s\n", diff)
 		}
-		if pols := d.Policies; true {
+		{
+			pols := d.Policies
 			fmt.Fprintln(w, "\nPermissions:")
 			if len(pols) == 0 {
 				fmt.Fprintln(w, "  (no attached or inline policies)")

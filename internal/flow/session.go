@@ -1,4 +1,4 @@
-package cmdutil
+package flow
 
 import (
 	"context"
@@ -13,28 +13,35 @@ import (
 	"github.com/podid/podid/internal/step"
 )
 
-// Session is a command's connection to one EKS cluster and, when the
-// command needs Kubernetes, to the same cluster's API server.
+// Clients builds a run's clients on first use (the command layer's factory
+// implements it): --help and bad flags build none.
+type Clients interface {
+	AWS(ctx context.Context) (*awsapi.Clients, error)
+	Kube() (*kube.Cluster, error)
+}
+
+// Session is a run's connection to one EKS cluster and, when the command
+// needs Kubernetes, to the same cluster's API server.
 type Session struct {
 	AWS     *awsapi.Clients
 	Cluster podidentity.ClusterInfo
 	Kube    *kube.Cluster // nil when the command does not need Kubernetes
 }
 
-// Connect describes the cluster and, with needKube, loads the kubeconfig and
+// connect describes the cluster and, with needKube, loads the kubeconfig and
 // refuses when its context points at another cluster. It is podid's first
 // step ("cluster") and is reported as one; it changes nothing.
-func (f *Factory) Connect(ctx context.Context, needKube bool) (*Session, step.Report, error) {
+func connect(ctx context.Context, env Env, needKube bool) (*Session, step.Report, error) {
 	start := time.Now()
-	line := f.Status().Start("cluster")
-	s, msg, note, err := f.connect(ctx, needKube)
+	line := env.sink().Start("cluster")
+	s, msg, note, err := dial(ctx, env, needKube)
 	rep := step.Report{Name: "cluster", Status: step.Unchanged, Message: msg}
 	if note != "" {
 		rep.Warnings = []string{note}
 	}
 	if err != nil {
 		err = explainTimeout(err)
-		rep = failedReport("cluster", err)
+		rep = step.Report{Name: "cluster", Status: step.Failed, Error: err.Error(), Hint: fail.HintOf(err)}
 	}
 	rep.Duration = time.Since(start)
 	rep.Seconds = rep.Duration.Seconds()
@@ -42,15 +49,15 @@ func (f *Factory) Connect(ctx context.Context, needKube bool) (*Session, step.Re
 	return s, rep, err
 }
 
-// connect returns the session, the cluster step's message, and a note when
+// dial returns the session, the cluster step's message, and a note when
 // the kube context was matched to the cluster by other means than its
 // endpoint (a tunnel or proxy; see kube.MatchCluster).
-func (f *Factory) connect(ctx context.Context, needKube bool) (s *Session, msg, note string, err error) {
-	clients, err := f.AWS(ctx)
+func dial(ctx context.Context, env Env, needKube bool) (s *Session, msg, note string, err error) {
+	clients, err := env.Clients.AWS(ctx)
 	if err != nil {
 		return nil, "", "", err
 	}
-	info, err := podidentity.LookupCluster(ctx, clients.EKS(), f.Globals.Cluster, clients.Region())
+	info, err := podidentity.LookupCluster(ctx, clients.EKS(), env.Cluster, clients.Region())
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -67,7 +74,7 @@ func (f *Factory) connect(ctx context.Context, needKube bool) (s *Session, msg, 
 		}
 		return fail.WithHint(err, strings.ReplaceAll(h, "<cluster>", info.Name+" --region "+clients.Region()))
 	}
-	kc, err := f.Kube()
+	kc, err := env.Clients.Kube()
 	if err != nil {
 		return nil, "", "", named(err)
 	}

@@ -1,4 +1,4 @@
-package flow
+package cmdutil
 
 import (
 	"strings"
@@ -6,10 +6,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podid/podid/internal/fail"
+	"github.com/podid/podid/internal/flow"
 )
 
 // AddAgentFlags registers install-agent's flags.
-func AddAgentFlags(cmd *cobra.Command, o *Options) {
+func AddAgentFlags(cmd *cobra.Command, o *flow.Options) {
 	cmd.Flags().StringVar(&o.AddonVersion, "addon-version", "", "pin the eks-pod-identity-agent add-on version (default: the default version for the cluster's Kubernetes version)")
 	cmd.Flags().StringVar(&o.ResolveConflicts, "resolve-conflicts", "", "what EKS does with fields of the agent's resources that another install or an edit changed: "+
 		"overwrite (take the add-on's values), preserve (keep them; updates only) or none (fail; the default). "+
@@ -17,7 +18,7 @@ func AddAgentFlags(cmd *cobra.Command, o *Options) {
 }
 
 // AddRoleFlags registers verify-role's flags.
-func AddRoleFlags(cmd *cobra.Command, o *Options) {
+func AddRoleFlags(cmd *cobra.Command, o *flow.Options) {
 	fs := cmd.Flags()
 	fs.StringVar(&o.Role, "role", "", "IAM role name or ARN (default: the existing association's role, else the one Pod Identity role named <cluster>-<sa>*)")
 	fs.BoolVar(&o.Fix, "fix", false, "add the missing Pod Identity trust statement (scoped to this cluster, namespace and service account), keeping every other statement")
@@ -25,7 +26,7 @@ func AddRoleFlags(cmd *cobra.Command, o *Options) {
 }
 
 // AddAssociateFlags registers associate's flags.
-func AddAssociateFlags(cmd *cobra.Command, o *Options, tags *[]string) {
+func AddAssociateFlags(cmd *cobra.Command, o *flow.Options, tags *[]string) {
 	fs := cmd.Flags()
 	fs.BoolVar(&o.Update, "update", false, "change an existing association that points at another role or has other settings")
 	fs.StringVar(&o.TargetRoleArn, "target-role-arn", "", "role to chain to after the association's role (cross-account access)")
@@ -36,10 +37,21 @@ func AddAssociateFlags(cmd *cobra.Command, o *Options, tags *[]string) {
 }
 
 // AddRestartFlags registers restart's flags.
-func AddRestartFlags(cmd *cobra.Command, o *Options) {
+func AddRestartFlags(cmd *cobra.Command, o *flow.Options) {
 	fs := cmd.Flags()
 	fs.StringArrayVar(&o.Workloads, "workload", nil, "restart only this KIND/NAME (deployment/carts, sts/db, ds/agent; repeatable)")
 	fs.BoolVar(&o.Force, "force", false, "restart even when every pod already has Pod Identity credentials")
+}
+
+// AddTargetFlags registers --ns/--namespace and --sa/--service-account.
+func AddTargetFlags(cmd *cobra.Command, t *flow.Target) {
+	fs := cmd.Flags()
+	fs.StringVarP(&t.Namespace, "namespace", "n", "", "Kubernetes namespace of the workload")
+	fs.StringVar(&t.Namespace, "ns", "", "alias of --namespace")
+	fs.StringVar(&t.ServiceAccount, "service-account", "", "Kubernetes service account the workload runs under")
+	fs.StringVar(&t.ServiceAccount, "sa", "", "alias of --service-account")
+	_ = fs.MarkHidden("namespace")
+	_ = fs.MarkHidden("service-account")
 }
 
 // AddDryRun registers --dry-run.
@@ -72,7 +84,7 @@ func ParseTags(in []string) (map[string]string, error) {
 // NoArgs rejects positional arguments with a usage error.
 func NoArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return fail.Usagef("run podid "+cmd.Name()+" --help; names go in flags such as --ns and --sa", "unexpected argument %q", args[0])
+		return fail.Usagef("run "+cmd.CommandPath()+" --help; names go in flags such as --ns and --sa", "unexpected argument %q", args[0])
 	}
 	return nil
 }
