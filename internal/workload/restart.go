@@ -66,11 +66,15 @@ func (r *Restart) now() time.Time {
 	return time.Now()
 }
 
+// WantCredentials is what the restart step wants of every new pod unless
+// Restart.Want says otherwise.
+const WantCredentials = "have Pod Identity credentials"
+
 func (r *Restart) want() string {
 	if r.Want != "" {
 		return r.Want
 	}
-	return "have Pod Identity credentials"
+	return WantCredentials
 }
 
 func (r *Restart) problems(p *corev1.Pod, in kube.Injection) []string {
