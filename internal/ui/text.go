@@ -107,10 +107,15 @@ func printPods(w io.Writer, reps []step.Report) {
 			continue
 		}
 		for _, p := range d.Pods {
-			if p.Injected {
+			switch {
+			case p.OK && p.Injected:
 				fmt.Fprintf(w, "  ✓ pod %s (%s, node %s): AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, token volume\n", p.Pod, p.Workload, p.Node)
-			} else {
+			case p.OK:
+				fmt.Fprintf(w, "  ✓ pod %s (%s, node %s): no Pod Identity injection\n", p.Pod, p.Workload, p.Node)
+			case !p.Injected && d.Want == workload.WantCredentials:
 				fmt.Fprintf(w, "  ✗ pod %s (%s, node %s): lacks %s\n", p.Pod, p.Workload, p.Node, strings.Join(p.Problems, ", "))
+			default:
+				fmt.Fprintf(w, "  ✗ pod %s (%s, node %s): should %s: %s\n", p.Pod, p.Workload, p.Node, d.Want, strings.Join(p.Problems, ", "))
 			}
 			for _, warn := range p.Warnings {
 				fmt.Fprintf(w, "    ! %s\n", warn)
