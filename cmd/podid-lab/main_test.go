@@ -99,7 +99,26 @@ func TestUpRunsAgentAndExecUsesIt(t *testing.T) {
 		t.Errorf("exec without --: exit %d, stderr %q", code, errOut)
 	}
 
-	if _, err := eks.NewFromConfig(labtest.AWSConfig(fake.URL)).CreatePodIdentityAssociation(ctx, &eks.CreatePodIdentityAssociationInput{
+	// The agent add-on (what podid enable installs): exec needs an agent pod on the pod's node.
+	ekc := eks.NewFromConfig(labtest.AWSConfig(fake.URL))
+	if _, err := ekc.CreateAddon(ctx, &eks.CreateAddonInput{
+		ClusterName: aws.String(lab.WorkshopCluster), AddonName: aws.String(lab.AgentName), AddonVersion: aws.String("v1.3.10-eksbuild.1"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	addonDeadline := time.Now().Add(60 * time.Second)
+	for status := ""; status != "ACTIVE"; {
+		if time.Now().After(addonDeadline) {
+			t.Fatalf("agent add-on %s after 60s, want ACTIVE", status)
+		}
+		time.Sleep(100 * time.Millisecond)
+		out, err := ekc.DescribeAddon(ctx, &eks.DescribeAddonInput{ClusterName: aws.String(lab.WorkshopCluster), AddonName: aws.String(lab.AgentName)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status = string(out.Addon.Status)
+	}
+	if _, err := ekc.CreatePodIdentityAssociation(ctx, &eks.CreatePodIdentityAssociationInput{
 		ClusterName: aws.String(lab.WorkshopCluster), Namespace: aws.String("carts"), ServiceAccount: aws.String("carts"),
 		RoleArn: aws.String(lab.RoleARN(lab.CartsRole)),
 	}); err != nil {

@@ -109,8 +109,26 @@ func checkWorkloads(ctx context.Context, r *Report, d Deps, o Options, assoc *po
 	for _, c := range v.CronJobs {
 		r.add(AreaWorkload, OK, "", "%s", c.Note)
 	}
-	if len(v.Pods) > 0 && len(v.Bad()) == 0 {
-		r.add(AreaWorkload, OK, "", "%s", v.Summary())
+	// An ok line per owner whose pods all pass.
+	var owners []string
+	count := map[string]int{}
+	bad := map[string]bool{}
+	for _, p := range v.Pods {
+		o := p.ownerLabel()
+		if count[o] == 0 {
+			owners = append(owners, o)
+		}
+		count[o]++
+		bad[o] = bad[o] || !p.OK
+	}
+	for _, o := range owners {
+		switch {
+		case bad[o]:
+		case count[o] == 1:
+			r.add(AreaWorkload, OK, "", "%s: its pod has the Pod Identity injection and a ready agent on its node", o)
+		default:
+			r.add(AreaWorkload, OK, "", "%s: all %d pods have the Pod Identity injection and a ready agent on their node", o, count[o])
+		}
 	}
 	sort.SliceStable(r.Pods, func(i, j int) bool {
 		return r.Pods[i].Workload+"/"+r.Pods[i].Name < r.Pods[j].Workload+"/"+r.Pods[j].Name

@@ -147,7 +147,7 @@ func TestVerdictError(t *testing.T) {
 	v := Evaluate("ns", "sa", []corev1.Pod{injected("p1", "sa", "ec2-c"), injected("p2", "sa", "ec2-a")}, nodes, agents)
 	err := VerdictError("c", v, nil)
 	want := "1 of 2 running pods of ns/sa is not ready for Pod Identity:\n" +
-		"  no agent pod on node ec2-c: pod p1 runs there; fix: inspect the agent: kubectl -n kube-system get pods -l app.kubernetes.io/name=eks-pod-identity-agent -o wide --field-selector spec.nodeName=ec2-c"
+		"  no controller: pod p1 runs on node ec2-c, which has no agent pod; fix: inspect the agent: kubectl -n kube-system get pods -l app.kubernetes.io/name=eks-pod-identity-agent -o wide --field-selector spec.nodeName=ec2-c"
 	if got := err.Error(); got != want {
 		t.Errorf("error:\n%s\nwant:\n%s", got, want)
 	}

@@ -30,7 +30,8 @@ type PodVerdict struct {
 
 	ownerRef  string   // the controller as the pod names it, before Owners
 	missing   []string // parts of the injection it lacks
-	nodeCause string   // its node's problem, a group heading
+	nodeCause string   // its node's problem, per pod
+	nodeWhere string   // the same as a problem of the pods: "run on node N, which …"
 	nodeFix   string
 	created   time.Time
 	warnings  []string // IRSA variables or static keys (kube.Injection.Warnings)
@@ -96,6 +97,17 @@ func podList(names []string) string {
 	return "pods " + strings.Join(names, ", ")
 }
 
+// ownerLabel names the pod's owner in messages.
+func (p PodVerdict) ownerLabel() string {
+	switch {
+	case p.Owner != "":
+		return p.Owner
+	case p.ownerRef != "":
+		return p.ownerRef
+	}
+	return "no controller"
+}
+
 // Bad returns the pods that fail the post-condition.
 func (v Verdict) Bad() []PodVerdict {
 	var out []PodVerdict
@@ -132,11 +144,7 @@ func (v *Verdict) group(flags string) {
 			o, known := v.owners[p.Name]
 			switch {
 			case !known || o.Restartable:
-				cause := p.Owner
-				if cause == "" {
-					cause = p.ownerRef
-				}
-				add(cause, "lack the Pod Identity injection", "podid restart "+flags, p.Name)
+				add(p.ownerLabel(), "lack the Pod Identity injection", "podid restart "+flags, p.Name)
 			default:
 				add(o.Cause, "lack the Pod Identity injection", o.Fix, p.Name)
 				if o.DeletePods {
@@ -148,7 +156,7 @@ func (v *Verdict) group(flags string) {
 		case p.Node == "":
 			add("not scheduled on a node yet", "are pending", fmt.Sprintf("kubectl -n %s describe pod %s", v.Namespace, p.Name), p.Name)
 		case p.nodeCause != "":
-			add(p.nodeCause, "run there", p.nodeFix, p.Name)
+			add(p.ownerLabel(), p.nodeWhere, p.nodeFix, p.Name)
 		}
 	}
 	for i := range deletes {
@@ -158,39 +166,40 @@ func (v *Verdict) group(flags string) {
 }
 
 // Summary is the verdict in short: one line when all is well, else a
-// heading and one line per cause.
+// heading and one line per cause; a line per CronJob with its next run.
 func (v Verdict) Summary() string {
-	if len(v.Pods) == 0 {
-		if len(v.CronJobs) > 0 {
-			notes := make([]string, 0, len(v.CronJobs))
-			for _, c := range v.CronJobs {
-				notes = append(notes, c.Note)
-			}
-			return fmt.Sprintf("no running pod uses service account %s/%s; %s", v.Namespace, v.ServiceAccount, strings.Join(notes, "; "))
+	var head string
+	var lines []string
+	switch bad := v.Bad(); {
+	case len(v.Pods) == 0:
+		head = fmt.Sprintf("no running pod uses service account %s/%s", v.Namespace, v.ServiceAccount)
+	case len(bad) == 0 && len(v.Pods) == 1:
+		head = fmt.Sprintf("the running pod of %s/%s has Pod Identity credentials and a ready agent on its node", v.Namespace, v.ServiceAccount)
+	case len(bad) == 0:
+		head = fmt.Sprintf("all %d running pods of %s/%s have Pod Identity credentials and a ready agent on their node", len(v.Pods), v.Namespace, v.ServiceAccount)
+	default:
+		verb := "are"
+		if len(bad) == 1 {
+			verb = "is"
 		}
-		return fmt.Sprintf("no running pod uses service account %s/%s", v.Namespace, v.ServiceAccount)
-	}
-	bad := v.Bad()
-	if len(bad) == 0 {
-		all := fmt.Sprintf("all %d running pods", len(v.Pods))
-		if len(v.Pods) == 1 {
-			all = "the running pod"
+		head = fmt.Sprintf("%d of %d running pods of %s/%s %s not ready for Pod Identity:", len(bad), len(v.Pods), v.Namespace, v.ServiceAccount, verb)
+		causes := v.Causes
+		if causes == nil {
+			c := v
+			c.group(fmt.Sprintf("--ns %s --sa %s", v.Namespace, v.ServiceAccount))
+			causes = c.Causes
 		}
-		return fmt.Sprintf("%s of %s/%s %s Pod Identity credentials and a ready agent on %s node", all, v.Namespace, v.ServiceAccount,
-			map[bool]string{true: "has", false: "have"}[len(v.Pods) == 1], map[bool]string{true: "its", false: "their"}[len(v.Pods) == 1])
+		for _, c := range causes {
+			lines = append(lines, "  "+c.Line())
+		}
 	}
-	causes := v.Causes
-	if causes == nil {
-		c := v
-		c.group(fmt.Sprintf("--ns %s --sa %s", v.Namespace, v.ServiceAccount))
-		causes = c.Causes
+	for _, c := range v.CronJobs {
+		lines = append(lines, "  "+c.Note)
 	}
-	lines := make([]string, 0, len(causes))
-	for _, c := range causes {
-		lines = append(lines, "  "+c.Line())
+	if len(lines) == 0 {
+		return head
 	}
-	return fmt.Sprintf("%d of %d running pods of %s/%s %s not ready for Pod Identity:\n%s", len(bad), len(v.Pods), v.Namespace, v.ServiceAccount,
-		map[bool]string{true: "is", false: "are"}[len(bad) == 1], strings.Join(lines, "\n"))
+	return head + "\n" + strings.Join(lines, "\n")
 }
 
 // podServiceAccount is the pod's service account ("default" when unset).
@@ -242,17 +251,21 @@ func Evaluate(ns, sa string, pods []corev1.Pod, nodes []corev1.Node, agentPods [
 			pv.Problems = append(pv.Problems, "not scheduled on a node yet")
 		case n == nil:
 			pv.nodeCause, pv.nodeFix = fmt.Sprintf("node %s not found", p.Spec.NodeName), fmt.Sprintf("kubectl -n %s describe pod %s", ns, p.Name)
+			pv.nodeWhere = fmt.Sprintf("run on node %s, which does not exist", p.Spec.NodeName)
 			pv.Problems = append(pv.Problems, pv.nodeCause)
 		case n.Labels["eks.amazonaws.com/compute-type"] == "auto":
 			// EKS Auto Mode: the agent is built into the node.
 		default:
 			if ok, why := kube.EligibleNode(n); !ok {
 				pv.nodeCause = fmt.Sprintf("node %s is not served by the agent: %s", n.Name, why)
+				pv.nodeWhere = fmt.Sprintf("run on node %s, which is not served by the agent (%s)", n.Name, why)
 				pv.nodeFix = ineligibleFix
 			} else if !agentReady[n.Name] {
 				pv.nodeCause = fmt.Sprintf("no agent pod on node %s", n.Name)
+				pv.nodeWhere = fmt.Sprintf("run on node %s, which has no agent pod", n.Name)
 				if agentSeen[n.Name] {
 					pv.nodeCause = fmt.Sprintf("the agent pod on node %s is not ready", n.Name)
+					pv.nodeWhere = fmt.Sprintf("run on node %s, whose agent pod is not ready", n.Name)
 				}
 				pv.nodeFix = agentFix(n.Name)
 			}

@@ -255,8 +255,8 @@ func TestEnableNamesCronJobNextRun(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		r := w.Podid(t, append([]string{"verify"}, w.Target()...)...)
-		if r.Code == 0 {
-			mustContain(t, "stdout", r.Stdout, "cronjob/nightly", next)
+		if r.Code == 0 && !strings.Contains(r.Stdout, "app-") {
+			mustContain(t, "stdout", r.Stdout, "no running pod uses service account", "cronjob/nightly", next)
 			break
 		}
 		if time.Now().After(deadline) {

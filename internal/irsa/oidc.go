@@ -207,7 +207,7 @@ func (s *OIDCTrustStep) Check(ctx context.Context) (step.Plan, error) {
 	diff := trust.Diff(cur.String(), fixed)
 	return step.Plan{
 		Summary:  fmt.Sprintf("role %s still trusts the cluster's OIDC provider for %s/%s (%s)", s.Role, s.Namespace, s.ServiceAccount, strings.Join(removed, ", ")),
-		Changes:  []string{fmt.Sprintf("remove the OIDC trust statement(s) %s from role %s:\n%s", strings.Join(removed, ", "), s.Role, diff)},
+		Changes:  []string{fmt.Sprintf("remove the OIDC trust %s %s from role %s:\n%s", statements(len(removed)), strings.Join(removed, ", "), s.Role, diff)},
 		Warnings: warnings,
 		Details:  &OIDCTrustDetails{OIDCTrustDiff: diff},
 	}, nil
@@ -239,11 +239,19 @@ func (s *OIDCTrustStep) Apply(ctx context.Context, _ step.Plan, _ step.Progress)
 	if _, err := s.API.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(s.Role), PolicyDocument: aws.String(fixed)}); err != nil {
 		return step.Result{}, awsapi.Explain(err, "update trust policy", "of role "+s.Role)
 	}
-	return step.Result{Summary: fmt.Sprintf("removed the OIDC trust statement(s) %s of %s/%s from role %s", strings.Join(removed, ", "), s.Namespace, s.ServiceAccount, s.Role),
+	return step.Result{Summary: fmt.Sprintf("removed the OIDC trust %s %s of %s/%s from role %s", statements(len(removed)), strings.Join(removed, ", "), s.Namespace, s.ServiceAccount, s.Role),
 		Changes: []string{"updated the trust policy of role " + s.Role}}, nil
 }
 
 // OIDCTrustDetails are the remove-oidc-trust step's facts.
 type OIDCTrustDetails struct {
 	OIDCTrustDiff string `json:"oidcTrustDiff,omitempty"`
+}
+
+// statements is "statement" or "statements" for n of them.
+func statements(n int) string {
+	if n == 1 {
+		return "statement"
+	}
+	return "statements"
 }

@@ -106,14 +106,16 @@ func waitProbe(ctx context.Context, client kubernetes.Interface, ns, sa string, 
 		return len(in.Parts()) == 0
 	}
 	delay := probeStart
+	var last Injection // the last probe's answer, for the timeout error
 	for attempt := 1; ; attempt++ {
 		in, err := ProbeInjection(ctx, client, ns, sa)
 		if err != nil {
 			if ctx.Err() != nil {
-				return in, probeTimeout(ctx.Err(), ns, sa, want, attempt-1, Injection{})
+				return last, probeTimeout(ctx.Err(), ns, sa, want, attempt-1, last)
 			}
 			return in, err
 		}
+		last = in
 		if onAttempt != nil {
 			onAttempt(attempt, in)
 		}

@@ -94,6 +94,33 @@ func TestAgentServesPodCredentialsWithCacheAndRefresh(t *testing.T) {
 	clk.Set(time.Now()) // not before the token's nbf
 	t0 := clk.Now()
 
+	// Concurrent first requests with one token make one EKS Auth call.
+	other := env.NewAgent(t, fake, agent.Options{Now: clk.Now, JanitorEvery: -1})
+	fresh := podToken(t, w, pod.Name)
+	var wg sync.WaitGroup
+	keys := make([]string, 8)
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := retrieve(t, other.URL(), fresh); err == nil {
+				keys[i] = c.AccessKeyID
+			}
+		}()
+	}
+	wg.Wait()
+	for _, k := range keys {
+		if k == "" || k != keys[0] {
+			t.Errorf("concurrent requests got keys %v, want one and the same", keys)
+			break
+		}
+	}
+	if n := exchanges(fake); n != 1 {
+		t.Errorf("%d exchanges after 8 concurrent first requests with one token, want 1", n)
+	}
+	base := exchanges(fake)
+	since := func() int { return exchanges(fake) - base } // exchanges of agent ag
+
 	// The raw answer: 200, application/json, the agent's five fields in order.
 	req, _ := http.NewRequest(http.MethodGet, ag.URL(), nil)
 	req.Host = agent.HostIPv4
@@ -110,7 +137,7 @@ func TestAgentServesPodCredentialsWithCacheAndRefresh(t *testing.T) {
 	if !regexp.MustCompile(`^\{"AccessKeyId":"ASIA[A-Z0-9]+","SecretAccessKey":"[^"]+","Token":"[^"]+","AccountId":"` + lab.WorkshopAccount + `","Expiration":"[0-9T:.-]+Z"\}$`).Match(body) {
 		t.Errorf("agent JSON = %s, want AccessKeyId, SecretAccessKey, Token, AccountId, Expiration (RFC 3339, UTC) in that order", body)
 	}
-	if n := exchanges(fake); n != 1 {
+	if n := since(); n != 1 {
 		t.Errorf("%d EKS Auth exchanges after the first request, want 1", n)
 	}
 
@@ -136,13 +163,13 @@ func TestAgentServesPodCredentialsWithCacheAndRefresh(t *testing.T) {
 	}
 
 	// Cache hit: same credentials, no EKS Auth call.
-	if n := exchanges(fake); n != 1 {
+	if n := since(); n != 1 {
 		t.Errorf("%d exchanges after a second request with the same token, want 1 (cache hit)", n)
 	}
 	// Renewal: after 3 h the janitor exchanges again; reads get the new credentials.
 	clk.Advance(3*time.Hour + time.Second)
 	ag.Refresh(ctx)
-	if n := exchanges(fake); n != 2 {
+	if n := since(); n != 2 {
 		t.Errorf("%d exchanges after the renewal, want 2", n)
 	}
 	b, err := retrieve(t, ag.URL(), token)
@@ -152,7 +179,7 @@ func TestAgentServesPodCredentialsWithCacheAndRefresh(t *testing.T) {
 	if b.AccessKeyID == a.AccessKeyID || !b.Expires.After(a.Expires) {
 		t.Errorf("after renewal got key %s expiring %s, want new credentials (old %s expiring %s)", b.AccessKeyID, b.Expires, a.AccessKeyID, a.Expires)
 	}
-	if n := exchanges(fake); n != 2 {
+	if n := since(); n != 2 {
 		t.Errorf("%d exchanges after reading renewed credentials, want 2", n)
 	}
 	// Near expiry (≤ 15 s left) a read drops the entry and exchanges again.
@@ -161,7 +188,7 @@ func TestAgentServesPodCredentialsWithCacheAndRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := exchanges(fake); n != 3 || c.AccessKeyID == b.AccessKeyID {
+	if n := since(); n != 3 || c.AccessKeyID == b.AccessKeyID {
 		t.Errorf("near expiry: %d exchanges, key %s (before %s); want 3 and new credentials", n, c.AccessKeyID, b.AccessKeyID)
 	}
 
@@ -212,37 +239,21 @@ func TestAgentServesPodCredentialsWithCacheAndRefresh(t *testing.T) {
 	}
 }
 
-var (
-	whoamiOnce sync.Once
-	whoamiBin  string
-	whoamiErr  error
-)
-
-// buildWhoami builds internal/lab/whoami once per test binary.
+// buildWhoami builds internal/lab/whoami into the test's temp folder (a
+// link from the Go build cache after the first time).
 func buildWhoami(t *testing.T) string {
 	t.Helper()
-	whoamiOnce.Do(func() {
-		root, err := lab.RepoRoot()
-		if err != nil {
-			whoamiErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "podid-lab-whoami-")
-		if err != nil {
-			whoamiErr = err
-			return
-		}
-		whoamiBin = filepath.Join(dir, "podid-lab-whoami")
-		cmd := exec.Command("go", "build", "-o", whoamiBin, "./internal/lab/whoami")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			whoamiErr = errors.New("go build ./internal/lab/whoami: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if whoamiErr != nil {
-		t.Fatal(whoamiErr)
+	root, err := lab.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return whoamiBin
+	bin := filepath.Join(t.TempDir(), "podid-lab-whoami")
+	cmd := exec.Command("go", "build", "-o", bin, "./internal/lab/whoami")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./internal/lab/whoami: %v\n%s", err, out)
+	}
+	return bin
 }
 
 type callerID struct{ UserId, Account, Arn string }

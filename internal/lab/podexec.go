@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +51,10 @@ type PodEnvironment struct {
 	TokenFile string   // the fresh service account token (private temp file)
 	Warnings  []string // variables of the pod that could not be resolved (names only)
 	Container string
+	// AgentOnNode is false when the pod's node runs no ready agent pod; the
+	// credentials URL then points at a closed port, so the SDK's call is
+	// refused as it would be on EKS.
+	AgentOnNode bool
 	// Dir is the private temp folder holding the token and the empty AWS
 	// config files; Cleanup removes it.
 	Dir string
@@ -94,12 +100,9 @@ func PodEnv(ctx context.Context, client kubernetes.Interface, o ExecOptions) (*P
 	if o.AgentURL == "" || o.AWSURL == "" {
 		return nil, errors.New("exec: the lab agent URL and the fake AWS URL are required (is the lab up? podid-lab status)")
 	}
-	pod, err := client.CoreV1().Pods(o.Namespace).Get(ctx, o.Pod, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("pod %s/%s not found: list the pods with `kubectl -n %s get pods`", o.Namespace, o.Pod, o.Namespace)
-	}
+	pod, err := runningPod(ctx, client, o.Namespace, o.Pod)
 	if err != nil {
-		return nil, fmt.Errorf("get pod %s/%s: %w", o.Namespace, o.Pod, err)
+		return nil, err
 	}
 	c, err := pickContainer(pod, o.Container)
 	if err != nil {
@@ -118,6 +121,20 @@ func PodEnv(ctx context.Context, client kubernetes.Interface, o ExecOptions) (*P
 	}
 
 	pe := &PodEnvironment{Container: c.Name, Warnings: warnings}
+	agentURL := o.AgentURL
+	pe.AgentOnNode, err = agentOnNode(ctx, client, pod.Spec.NodeName)
+	if err != nil {
+		return nil, err
+	}
+	if !pe.AgentOnNode {
+		where := "node " + pod.Spec.NodeName + " runs no ready " + AgentName + " pod"
+		pe.Warnings = append(pe.Warnings, fmt.Sprintf("%s: as on EKS, the SDK's call to the agent will be refused. "+
+			"Fix: install the %s add-on (podid enable installs it) and wait until DaemonSet %s/%s is ready on the pod's node "+
+			"(Fargate and other nodes it excludes never run it)", where, AgentName, AgentNamespace, AgentName))
+		if agentURL, err = refusedURL(); err != nil {
+			return nil, err
+		}
+	}
 	pe.Dir, err = os.MkdirTemp("", "podid-lab-exec-")
 	if err != nil {
 		return nil, fmt.Errorf("exec: create a private temp folder for the token: %w", err)
@@ -161,7 +178,7 @@ func PodEnv(ctx context.Context, client kubernetes.Interface, o ExecOptions) (*P
 		env["AWS_DEFAULT_REGION"] = env["AWS_REGION"]
 	}
 	for k, v := range map[string]string{
-		EnvCredentialsURI:             o.AgentURL,
+		EnvCredentialsURI:             agentURL,
 		EnvTokenFile:                  pe.TokenFile,
 		"AWS_CONFIG_FILE":             emptyConfig,
 		"AWS_SHARED_CREDENTIALS_FILE": emptyCreds,
@@ -230,6 +247,72 @@ func RunInPod(ctx context.Context, client kubernetes.Interface, o ExecOptions, a
 		return 0, fmt.Errorf("exec: run %s: %w", argv[0], err)
 	}
 	return 0, nil
+}
+
+// podStartWait is how long exec waits for a new pod to be scheduled and running.
+const podStartWait = 10 * time.Second
+
+// runningPod returns the pod once it runs on a node (a just-created pod
+// gets podStartWait), like kubectl exec, which needs a running container.
+func runningPod(ctx context.Context, client kubernetes.Interface, ns, name string) (*corev1.Pod, error) {
+	deadline := time.Now().Add(podStartWait)
+	for {
+		pod, err := client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("pod %s/%s not found: list the pods with `kubectl -n %s get pods`", ns, name, ns)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get pod %s/%s: %w", ns, name, err)
+		}
+		if pod.Spec.NodeName != "" && pod.Status.Phase == corev1.PodRunning {
+			return pod, nil
+		}
+		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed || time.Now().After(deadline) {
+			node := pod.Spec.NodeName
+			if node == "" {
+				node = "none"
+			}
+			return nil, fmt.Errorf("pod %s/%s is not running (phase %s, node %s): exec needs a running pod, as kubectl exec does; pick a running one (kubectl -n %s get pods)",
+				ns, name, pod.Status.Phase, node, ns)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// agentOnNode reports whether node runs a ready, not terminating pod of
+// the agent DaemonSet (what serves 169.254.170.23 on that node on EKS).
+func agentOnNode(ctx context.Context, client kubernetes.Interface, node string) (bool, error) {
+	if node == "" {
+		return false, nil
+	}
+	pods, err := client.CoreV1().Pods(AgentNamespace).List(ctx, metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/name=" + AgentName,
+		FieldSelector: "spec.nodeName=" + node,
+	})
+	if err != nil {
+		return false, fmt.Errorf("list %s pods on node %s: %w", AgentName, node, err)
+	}
+	for i := range pods.Items {
+		if p := &pods.Items[i]; p.DeletionTimestamp == nil && podReady(p) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// refusedURL is a credentials URL on a loopback port nothing listens on.
+func refusedURL() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("exec: find a closed port for the missing agent: %w", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr + "/v1/credentials", nil
 }
 
 // lookPath finds name on the PATH of env (the child's PATH, not ours).

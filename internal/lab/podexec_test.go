@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -51,8 +52,30 @@ func newPodIdentityWorld(t *testing.T, role string, agentOpts agent.Options) *po
 	waitFor(t, 10*time.Second, "the association to reach the webhook", func() (bool, string) {
 		return lab.Injected(newPod(t, env.Client, app.Namespace, app.ServiceAccount, true)), "dry-run pod not injected"
 	})
+	installAgentAddon(t, fake)
 	ag := env.NewAgent(t, fake, agentOpts)
 	return &podIdentityWorld{env: env, fake: fake, agent: ag, app: app, role: role}
+}
+
+// installAgentAddon creates the eks-pod-identity-agent add-on in fake and
+// waits until it is ACTIVE: the agent DaemonSet is ready on every eligible
+// node, so exec finds an agent pod on the pod's node.
+func installAgentAddon(t *testing.T, fake *fakeaws.Server) {
+	t.Helper()
+	ctx := context.Background()
+	client := eks.NewFromConfig(labtest.AWSConfig(fake.URL()))
+	if _, err := client.CreateAddon(ctx, &eks.CreateAddonInput{
+		ClusterName: aws.String(lab.WorkshopCluster), AddonName: aws.String(lab.AgentName), AddonVersion: aws.String("v1.3.10-eksbuild.1"),
+	}); err != nil {
+		t.Fatalf("CreateAddon: %v", err)
+	}
+	waitFor(t, 60*time.Second, "the agent add-on ACTIVE", func() (bool, string) {
+		out, err := client.DescribeAddon(ctx, &eks.DescribeAddonInput{ClusterName: aws.String(lab.WorkshopCluster), AddonName: aws.String(lab.AgentName)})
+		if err != nil {
+			return false, err.Error()
+		}
+		return out.Addon.Status == ekstypes.AddonStatusActive, string(out.Addon.Status)
+	})
 }
 
 func (w *podIdentityWorld) execOptions(pod string, base []string) lab.ExecOptions {
@@ -324,5 +347,50 @@ func TestExecPodWithoutInjectionNamesTheFix(t *testing.T) {
 	}
 	if _, err := lab.PodEnv(ctx, w.env.Client, w.execOptions("no-such-pod", nil)); err == nil || !strings.Contains(err.Error(), "kubectl -n "+w.app.Namespace+" get pods") {
 		t.Errorf("unknown pod: %v", err)
+	}
+}
+
+// On EKS a pod on a node without a ready agent pod (no add-on, a Fargate
+// node, an agent still starting) cannot reach 169.254.170.23: exec
+// reproduces that with a refused URL and says why.
+func TestExecOnNodeWithoutAgentIsRefused(t *testing.T) {
+	t.Parallel()
+	bin := buildWhoami(t)
+	w := newPodIdentityWorld(t, lab.CartsRole, agent.Options{})
+	ctx := context.Background()
+	node := "fargate-exec-" + w.app.Namespace[len(w.app.Namespace)-6:]
+	if err := lab.CreateNode(ctx, w.env.Client, node, map[string]string{"eks.amazonaws.com/compute-type": "fargate"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.env.Client.CoreV1().Nodes().Delete(context.Background(), node, metav1.DeleteOptions{}) })
+	pod, err := w.env.Client.CoreV1().Pods(w.app.Namespace).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "on-fargate-"},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: w.app.ServiceAccount,
+			NodeName:           node,
+			Containers:         []corev1.Container{{Name: "app", Image: "public.ecr.aws/docker/library/busybox:latest"}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lab.Injected(pod) {
+		t.Fatalf("pod %s was not injected", pod.Name)
+	}
+	var out, errOut bytes.Buffer
+	code, err := lab.RunInPod(ctx, w.env.Client, w.execOptions(pod.Name, nil), []string{bin}, nil, &out, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || out.Len() != 0 {
+		t.Errorf("whoami on a node without agent: exit %d, stdout %q; want 1 and nothing", code, out.String())
+	}
+	for _, want := range []string{"node " + node + " runs no ready eks-pod-identity-agent pod", "connection refused"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	if n := len(w.fake.Exchanges()); n != 0 {
+		t.Errorf("%d EKS Auth exchanges, want none: no agent served the pod", n)
 	}
 }

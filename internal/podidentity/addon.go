@@ -166,7 +166,7 @@ func (s *AgentAddon) check(ctx context.Context, details *AddonDetails) (step.Pla
 		p := step.Plan{
 			Summary: fmt.Sprintf("add-on %s is not installed", AgentAddonName),
 			Changes: []string{
-				fmt.Sprintf("create add-on %s %s (%s; conflicts: %s)", AgentAddonName, version, why, strings.ToLower(string(rc))),
+				fmt.Sprintf("create add-on %s %s (%s%s)", AgentAddonName, version, why, conflictsNote(rc)),
 				"wait until the add-on is ACTIVE and its DaemonSet is ready on every node",
 			},
 			Details: details,
@@ -232,7 +232,7 @@ func (s *AgentAddon) check(ctx context.Context, details *AddonDetails) (step.Pla
 			Summary: fmt.Sprintf("add-on %s on cluster %s is being deleted (DELETING)", AgentAddonName, s.cluster.Name),
 			Changes: []string{
 				fmt.Sprintf("wait until the delete of add-on %s is done", AgentAddonName),
-				fmt.Sprintf("create add-on %s %s (%s; conflicts: %s)", AgentAddonName, version, why, strings.ToLower(string(rc))),
+				fmt.Sprintf("create add-on %s %s (%s%s)", AgentAddonName, version, why, conflictsNote(rc)),
 				"wait until the add-on is ACTIVE and its DaemonSet is ready on every node",
 			},
 			Warnings: warnings,
@@ -298,18 +298,34 @@ func selectVersion(pinned, def string, compatible []string, k8s string) (version
 		"EKS offers no %s version for Kubernetes %s", AgentAddonName, k8s)
 }
 
-// createConflicts is the resolveConflicts of a creation: NONE unless
-// --resolve-conflicts says otherwise; PRESERVE (which EKS refuses on
-// CreateAddon) becomes NONE, which keeps conflicting fields the same way, with
-// a warning.
+// createConflicts is the resolveConflicts of a creation as the plan
+// records it: "" (sent as NONE) unless --resolve-conflicts says otherwise;
+// PRESERVE (which EKS refuses on CreateAddon) becomes NONE, which keeps
+// conflicting fields the same way, with a warning.
 func (s *AgentAddon) createConflicts() (ekstypes.ResolveConflicts, string) {
 	switch s.opts.ResolveConflicts {
-	case ekstypes.ResolveConflictsOverwrite:
-		return ekstypes.ResolveConflictsOverwrite, ""
 	case ekstypes.ResolveConflictsPreserve:
 		return ekstypes.ResolveConflictsNone, "--resolve-conflicts preserve applies to updates (EKS refuses it on CreateAddon): the add-on is created with none, which also leaves conflicting fields alone and fails on them"
 	}
-	return ekstypes.ResolveConflictsNone, ""
+	return s.opts.ResolveConflicts, ""
+}
+
+// conflictsNote is "; conflicts: overwrite" for a plan line when
+// --resolve-conflicts was given, else "".
+func conflictsNote(rc ekstypes.ResolveConflicts) string {
+	if rc == "" {
+		return ""
+	}
+	return "; conflicts: " + strings.ToLower(string(rc))
+}
+
+// createResolve is the resolveConflicts CreateAddon sends: NONE unless the
+// plan says otherwise (see the comment in Apply).
+func createResolve(planned string) ekstypes.ResolveConflicts {
+	if planned == "" {
+		return ekstypes.ResolveConflictsNone
+	}
+	return ekstypes.ResolveConflicts(planned)
 }
 
 // issuesSuffix is ": CODE: message (resources: …); …" for an add-on's
@@ -422,7 +438,7 @@ func (s *AgentAddon) Apply(ctx context.Context, p step.Plan, progress step.Progr
 			ClusterName:      aws.String(s.cluster.Name),
 			AddonName:        aws.String(AgentAddonName),
 			AddonVersion:     aws.String(version),
-			ResolveConflicts: ekstypes.ResolveConflicts(details.ResolveConflicts),
+			ResolveConflicts: createResolve(details.ResolveConflicts),
 		}
 		// A 409 is either another run creating it (fine) or an add-on
 		// being deleted (wait, then create): createAddon tells them apart.

@@ -315,6 +315,7 @@ func TestAgentAddonResolveConflicts(t *testing.T) {
 			}
 		}
 		h := fail.HintOf(err)
+		t.Logf("error: %v\nhint: %s", err, h)
 		for _, w := range want {
 			if !strings.Contains(h, w) {
 				t.Errorf("hint %q lacks %q", h, w)
@@ -331,7 +332,7 @@ func TestAgentAddonResolveConflicts(t *testing.T) {
 	// not update-addon (a failed creation cannot be updated).
 	s := step("")
 	p, err := s.Check(ctx)
-	if err != nil || addonDetails(p).ResolveConflicts != "NONE" {
+	if err != nil || addonDetails(p).ResolveConflicts != "" || strings.Contains(strings.Join(p.Changes, "\n"), "conflicts:") {
 		t.Fatalf("plan %+v, %v", p, err)
 	}
 	_, err = s.Apply(ctx, p, nil)

@@ -271,7 +271,7 @@ func TestVerifyRoleRequestModel(t *testing.T) {
 		{name: "target trusts the first role", trust: podsTrust, target: roleArn("target"), targetTrust: trustsFirst, chainPolicy: mayChain},
 		{name: "target trusts another role", trust: podsTrust, target: roleArn("target"), targetTrust: trustsOther, chainPolicy: mayChain,
 			wantErr:  []string{"the trust of the target role `target` does not allow `sts:AssumeRole` and `sts:TagSession` for the session of `first`"},
-			wantHint: []string{`add this statement to the trust of target (in its account): {"Effect":"Allow","Principal":{"AWS":"` + roleArn("first") + `"}`}},
+			wantHint: []string{`add this statement to the trust of target: {"Effect":"Allow","Principal":{"AWS":"` + roleArn("first") + `"}`}},
 		{name: "first role may not assume the target", trust: podsTrust, target: roleArn("target"), targetTrust: trustsFirst,
 			wantErr:  []string{"the permission policies of `first` do not allow `sts:AssumeRole` and `sts:TagSession` on the target role `target`"},
 			wantHint: []string{"aws iam put-role-policy --role-name first"}},

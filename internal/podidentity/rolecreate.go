@@ -240,7 +240,7 @@ func (s *RoleCreate) Check(ctx context.Context) (step.Plan, error) {
 	if len(changes) == 0 {
 		return step.Plan{Satisfied: true, Summary: fmt.Sprintf("role %s exists with the same trust (%s) and every policy asked for", o.Name, s.scopeText()), Warnings: warnings, Details: details}, nil
 	}
-	return step.Plan{Summary: fmt.Sprintf("role %s exists with the same trust; %d change(s) missing", o.Name, len(changes)), Changes: changes, Warnings: warnings, Details: details}, nil
+	return step.Plan{Summary: fmt.Sprintf("role %s exists with the same trust; %s missing", o.Name, changesCount(len(changes))), Changes: changes, Warnings: warnings, Details: details}, nil
 }
 
 func (s *RoleCreate) scopeText() string {
@@ -412,4 +412,12 @@ func sortedTagKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// changesCount is "1 change", "2 changes".
+func changesCount(n int) string {
+	if n == 1 {
+		return "1 change"
+	}
+	return fmt.Sprintf("%d changes", n)
 }

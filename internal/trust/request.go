@@ -322,8 +322,17 @@ func explain(l LinkVerdict, req Request, role Role, target *Role) (msg, why, fix
 		}
 		stmt := fmt.Sprintf(`{"Effect":"Allow","Principal":{"AWS":%q},"Action":%s}`, role.Arn, jsonList(req.Actions()))
 		return fmt.Sprintf("the trust of the target role `%s` does not allow %s for the session of `%s`%s", tname, denied, name, why),
-			"EKS assumes the target with the session of " + name + " (" + l.Principal + ")", fmt.Sprintf("add this statement to the trust of %s (in its account): %s", tname, stmt)
+			"EKS assumes the target with the session of " + name + " (" + l.Principal + ")", fmt.Sprintf("add this statement to the trust of %s%s: %s", tname, inAccount(target.Arn, role.Arn), stmt)
 	}
+}
+
+// inAccount is " (in account N)" when the target is in another account than
+// the role, else "".
+func inAccount(target, role string) string {
+	if a := arnAccount(target); a != "" && a != arnAccount(role) {
+		return " (in account " + a + ")"
+	}
+	return ""
 }
 
 // deniedActions lists a link's denied actions as `a` and `b`.

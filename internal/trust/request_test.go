@@ -298,6 +298,8 @@ func TestRequestTargetRole(t *testing.T) {
 			want{LinkTargetTrust, "does not allow `sts:AssumeRole` for the session of `eks-workshop-carts-dynamo`"}},
 		{"target trusts another account", []string{allowChain}, targetTrustWith(`{"AWS":"arn:aws:iam::999999999999:root"}`, both, ""),
 			want{LinkTargetTrust, "carts-dynamo-target"}, want{LinkTargetTrust, "carts-dynamo-target"}},
+		{"the fix names the target's account", []string{allowChain}, targetTrustWith(`{"AWS":"`+otherRoleArn+`"}`, both, ""),
+			want{LinkTargetTrust, ""}, want{LinkTargetTrust, ""}},
 		{"a fixed session ARN never matches", []string{allowChain}, targetTrustWith(`{"AWS":"arn:aws:sts::111122223333:assumed-role/eks-workshop-carts-dynamo/my-session"}`, both, ""),
 			want{LinkTargetTrust, "does not allow"}, want{LinkTargetTrust, "does not allow"}},
 		{"the service principal is not the caller of the second hop", []string{allowChain}, targetTrustWith(`{"Service":"pods.eks.amazonaws.com"}`, both, ""),
@@ -363,6 +365,9 @@ func TestRequestTargetRole(t *testing.T) {
 				}
 				if !strings.Contains(v.Message, w.msg) {
 					t.Errorf("message %q, want it to contain %q", v.Message, w.msg)
+				}
+				if v.Failing == LinkTargetTrust && v.Decision == ImplicitDeny && !strings.Contains(v.Fix, "add this statement to the trust of carts-dynamo-target (in account 444455556666)") {
+					t.Errorf("fix %q does not say where to add the statement", v.Fix)
 				}
 				if !v.OK() && (v.Fix == "" || !strings.Contains(v.Message, "`")) {
 					t.Errorf("failure without a fix or without naming the roles: %q / %q", v.Message, v.Fix)

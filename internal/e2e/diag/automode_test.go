@@ -83,7 +83,8 @@ func TestAutoModeMixedNodes(t *testing.T) {
 	mustFind(t, rep, diagnose.AreaCluster, diagnose.OK, "uses EKS Auto Mode, but", "not Auto Mode")
 	mustFind(t, rep, diagnose.AreaAddon, diagnose.OK, "ACTIVE")
 	mustFind(t, rep, diagnose.AreaAgent, diagnose.OK, "agent ready on")
-	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "deployment/on-auto")
+	// The pod on the Auto Mode node counts as served: 2 of app + 1 of on-auto.
+	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "all 3 running pods", "have Pod Identity credentials")
 	for _, f := range rep.Findings {
 		if f.Severity != diagnose.OK && strings.Contains(f.Message, node) {
 			t.Errorf("finding about the Auto Mode node: %s: %s", f.Severity, f.Message)
@@ -96,5 +97,25 @@ func TestAutoModeMixedNodes(t *testing.T) {
 	r = w.Podid(t, append([]string{"verify"}, w.Target()...)...)
 	if r.Code != 0 {
 		t.Errorf("verify: exit %d\n%s", r.Code, r.Stderr)
+	}
+}
+
+// A role without permission policies: status warns, and the fix says how to
+// attach a permission policy, not how to change the trust policy.
+func TestRoleWithoutPermissionPolicies(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.Fake.PutRole(fakeaws.Role{Name: "carts-empty", TrustPolicy: lab.PodIdentityTrust})
+	mustRun(t, w, "associate", "--role", "carts-empty")
+	r := w.Podid(t, append([]string{"status", "-o", "json"}, w.Target()...)...)
+	rep := report(t, r)
+	f := mustFind(t, rep, diagnose.AreaRole, diagnose.Warn, "role carts-empty has no permission policies")
+	for _, want := range []string{"aws iam attach-role-policy --role-name carts-empty --policy-arn", "aws iam put-role-policy --role-name carts-empty"} {
+		if !strings.Contains(f.Fix, want) {
+			t.Errorf("fix %q lacks %q", f.Fix, want)
+		}
+	}
+	if strings.Contains(f.Fix, "trust") {
+		t.Errorf("fix points at the trust policy: %q", f.Fix)
 	}
 }

@@ -100,7 +100,7 @@ func TestBeforeAssociation(t *testing.T) {
 	if !strings.Contains(a.Fix, "podid enable") {
 		t.Errorf("association fix %q does not name podid enable", a.Fix)
 	}
-	wl := mustFind(t, rep, diagnose.AreaWorkload, diagnose.Error, "deployment/app: 2 of 2 pods lack the Pod Identity injection")
+	wl := mustFind(t, rep, diagnose.AreaWorkload, diagnose.Error, "deployment/app: pods ", " lack the Pod Identity injection")
 	if !strings.Contains(wl.Fix, "podid enable") {
 		t.Errorf("workload fix %q", wl.Fix)
 	}
@@ -117,9 +117,14 @@ func TestBeforeAssociation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One line for the cause (the Deployment's pods lack the injection),
+	// naming every pod once.
+	if !strings.Contains(r.Stderr, "deployment/app: pods ") || !strings.Contains(r.Stderr, " lack the Pod Identity injection; fix: podid restart") {
+		t.Errorf("verify error lacks the cause line for deployment/app:\n%s", r.Stderr)
+	}
 	for _, p := range pods.Items {
-		if !strings.Contains(r.Stderr, "pod "+p.Name+": no Pod Identity injection") {
-			t.Errorf("verify error does not name pod %s:\n%s", p.Name, r.Stderr)
+		if n := strings.Count(r.Stderr, p.Name); n != 1 {
+			t.Errorf("verify error names pod %s %d times, want once:\n%s", p.Name, n, r.Stderr)
 		}
 	}
 }
@@ -229,7 +234,7 @@ func TestPodOnFargateNode(t *testing.T) {
 	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "deployment/app: all 2 pods")
 
 	r = w.Podid(t, append([]string{"verify"}, w.Target()...)...)
-	if r.Code != 3 || !strings.Contains(r.Stderr, "node "+node+" is not served by the agent") {
+	if r.Code != 3 || !strings.Contains(r.Stderr, "deployment/on-fargate: pod ") || !strings.Contains(r.Stderr, "on node "+node+", which is not served by the agent") {
 		t.Errorf("verify: exit %d, want 3 naming node %s\n%s", r.Code, node, r.Stderr)
 	}
 }
@@ -271,7 +276,7 @@ func TestVerifyWaitTimesOut(t *testing.T) {
 		t.Fatalf("verify --wait: exit %d, want 4\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	d := r.Doc(t)
-	if d.ExitCode != 4 || !strings.Contains(d.Error, "still missing") || !strings.Contains(d.Error, "no Pod Identity injection") {
+	if d.ExitCode != 4 || !strings.Contains(d.Error, "still missing") || !strings.Contains(d.Error, "deployment/app: pods ") || !strings.Contains(d.Error, "lack the Pod Identity injection") {
 		t.Errorf("document: exitCode %d error %q", d.ExitCode, d.Error)
 	}
 	if v := verdict(t, r); len(v.Bad()) != 2 {

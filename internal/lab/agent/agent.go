@@ -80,6 +80,10 @@ type Options struct {
 	// JanitorEvery is how often the background refresh runs (default 1m);
 	// negative disables it (tests call Refresh).
 	JanitorEvery time.Duration
+	// RequestRate and RequestBurst are the token bucket in front of the
+	// handler (default 1000 per second, burst 500, as the real agent).
+	RequestRate  float64
+	RequestBurst int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives one line per request and refresh (nil = discard).
@@ -162,6 +166,12 @@ func New(opts Options) (*Agent, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.RequestRate <= 0 {
+		opts.RequestRate = 1000
+	}
+	if opts.RequestBurst <= 0 {
+		opts.RequestBurst = 500
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -170,7 +180,7 @@ func New(opts Options) (*Agent, error) {
 		opts:     opts,
 		log:      log,
 		hosts:    append([]string{HostIPv4, HostIPv6}, opts.Hosts...),
-		limit:    rate.NewLimiter(1000, 500),
+		limit:    rate.NewLimiter(rate.Limit(opts.RequestRate), opts.RequestBurst),
 		janLim:   rate.NewLimiter(rate.Limit(opts.RefreshQPS), max(1, int(opts.RefreshQPS))),
 		cache:    map[string]*entry{},
 		inflight: map[string]chan struct{}{},

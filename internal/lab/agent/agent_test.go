@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -192,5 +193,32 @@ func TestNewNeedsClusterAndClient(t *testing.T) {
 	}
 	if _, err := New(Options{Cluster: "c"}); err == nil || !strings.Contains(err.Error(), "EKSAuth is required") {
 		t.Errorf("New without client: %v", err)
+	}
+}
+
+// A token bucket answers 429 beyond its rate, before any other check (the
+// real agent: 1000/s, burst 500; here 0.01/s, burst 5).
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	cfg := aws.Config{Region: "us-west-2", Credentials: credentials.NewStaticCredentialsProvider("AKIDNODE", "secret", "")}
+	a, err := New(Options{Cluster: "c", EKSAuth: NewEKSAuthClient(cfg, deadEndpoint(t), 0), JanitorEvery: -1, RequestRate: 0.01, RequestBurst: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := a.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var got []int
+	for i := 0; i < 7; i++ {
+		ans := get(t, url, http.MethodGet, "10.0.0.1", "")
+		got = append(got, ans.status)
+		if ans.status == http.StatusTooManyRequests && ans.body != "Too Many Requests\n" {
+			t.Errorf("429 body %q, want \"Too Many Requests\"", ans.body)
+		}
+	}
+	if want := []int{403, 403, 403, 403, 403, 429, 429}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("statuses %v, want %v (5 through to the Host check, then the bucket is empty)", got, want)
 	}
 }
