@@ -199,7 +199,7 @@ func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
 // in the arguments); verify-role alone takes the existing association's
 // target role and session tags (none: the defaults). The lookup is
 // answered from the run's cache of reads.
-func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool) error {
+func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool, policy *string) error {
 	if f.associating {
 		return nil
 	}
@@ -207,7 +207,7 @@ func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool
 	if err != nil || a == nil {
 		return err
 	}
-	*target, *noTags = a.TargetRoleArn, a.DisableSessionTags
+	*target, *noTags, *policy = a.TargetRoleArn, a.DisableSessionTags, a.Policy
 	return nil
 }
 
@@ -225,9 +225,9 @@ func (s *roleStep) Check(ctx context.Context) (step.Plan, error) {
 	}
 	opts := podidentity.VerifyRoleOptions{
 		Role: role, Cluster: s.f.sess.Cluster, Namespace: s.f.opts.Namespace, ServiceAccount: s.f.opts.ServiceAccount,
-		TargetRoleArn: s.f.opts.TargetRoleArn, DisableSessionTags: s.f.opts.DisableSessionTags, Fix: s.f.opts.Fix, Expect: s.f.expect,
+		TargetRoleArn: s.f.opts.TargetRoleArn, DisableSessionTags: s.f.opts.DisableSessionTags, SessionPolicy: s.f.opts.Policy, Fix: s.f.opts.Fix, Expect: s.f.expect,
 	}
-	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags); err != nil {
+	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags, &opts.SessionPolicy); err != nil {
 		return step.Plan{}, err
 	}
 	iam := s.f.sess.AWS.IAM()
