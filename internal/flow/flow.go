@@ -75,9 +75,10 @@ type Flow struct {
 
 	resolveConflicts ekstypes.ResolveConflicts // parsed --resolve-conflicts
 
-	credMode  credcheck.Mode           // parsed --credentials
-	creds     *credcheck.Checker       // the run's exchanges (cached per pod)
-	restarted *workload.RestartDetails // what the restart step reported
+	credMode  credcheck.Mode               // parsed --credentials
+	creds     *credcheck.Checker           // the run's exchanges (cached per pod)
+	restarted *workload.RestartDetails     // what the restart step reported
+	assoc     *podidentity.AssociationInfo // the association as the associate step left it
 }
 
 // New validates the options that need no API call and returns a Flow; bind
@@ -286,6 +287,9 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return p, err
 	}
+	if d, ok := p.Details.(*podidentity.AssociationDetails); ok && p.Satisfied && d.Association != nil {
+		s.f.assoc = d.Association
+	}
 	if !p.Satisfied && !s.f.verifying {
 		// associate alone is about to create or change the association:
 		// refuse settings under which EKS would deny every pod (the same
@@ -339,6 +343,9 @@ func (s *assocStep) Apply(ctx context.Context, p step.Plan, progress step.Progre
 	res, err := s.inner.Apply(ctx, p, progress)
 	if d != nil && d.Action == podidentity.ActionUpdate && err == nil {
 		s.f.assocMoved = true
+	}
+	if rd, ok := res.Details.(*podidentity.AssociationDetails); ok && err == nil && rd.Association != nil {
+		s.f.assoc = rd.Association
 	}
 	res.Changes = append(changes, res.Changes...)
 	return res, err
