@@ -84,7 +84,8 @@ func TestAutoModeMixedNodes(t *testing.T) {
 	mustFind(t, rep, diagnose.AreaAddon, diagnose.OK, "ACTIVE")
 	mustFind(t, rep, diagnose.AreaAgent, diagnose.OK, "agent ready on")
 	// The pod on the Auto Mode node counts as served: 2 of app + 1 of on-auto.
-	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "all 3 running pods", "have Pod Identity credentials")
+	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "deployment/app: all 2 pods have the Pod Identity injection")
+	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "deployment/on-auto: its pod has the Pod Identity injection")
 	for _, f := range rep.Findings {
 		if f.Severity != diagnose.OK && strings.Contains(f.Message, node) {
 			t.Errorf("finding about the Auto Mode node: %s: %s", f.Severity, f.Message)
