@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,9 @@ func fake(t *testing.T) (*fakeaws.Server, *awsapi.Clients, string) {
 	return f, awsapi.New(cfg, nil), arn
 }
 
-func delta(f *fakeaws.Server, before map[string]int, op string) int { return f.CallCounts()[op] - before[op] }
+func delta(f *fakeaws.Server, before map[string]int, op string) int {
+	return f.CallCounts()[op] - before[op]
+}
 
 // The run's cache: a lookup made twice reaches EKS once; after a write the
 // next lookup asks EKS again; IAM reads are served once until the first IAM
@@ -111,8 +114,7 @@ func TestReads(t *testing.T) {
 	if n := delta(f, before, "iam:GetRole"); n != 2 {
 		t.Errorf("two GetRole after a write made %d calls, want 2 (a wait for the write must see it)", n)
 	}
-	if !strings.Contains(doc, `"New"`) {
+	if doc, _ := url.QueryUnescape(doc); !strings.Contains(doc, `"Sid":"New"`) {
 		t.Errorf("GetRole after the write: %s", doc)
 	}
 }
-
