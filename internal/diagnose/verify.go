@@ -311,26 +311,27 @@ func Verify(ctx context.Context, client kubernetes.Interface, ns, sa string) (Ve
 		return Verdict{}, fmt.Errorf("list agent pods in %s: %w", kube.AgentNamespace, err)
 	}
 	v := Evaluate(ns, sa, pods.Items, nodes.Items, agents.Items)
-	if err := explain(ctx, client, &v, pods.Items, time.Now()); err != nil {
+	now := time.Now()
+	cjs, err := kube.FindCronJobs(ctx, client, ns, sa, now)
+	if err != nil {
+		return v, err
+	}
+	if err := explain(ctx, &kube.Owners{Client: client, Now: now}, cjs, &v, pods.Items); err != nil {
 		return v, err
 	}
 	return v, nil
 }
 
-// explain adds what Evaluate cannot see: the owner of each bad pod (whose
-// fix depends on it) and the service account's CronJobs with their next
-// run; then it groups the bad pods by cause (Verdict.Causes).
-func explain(ctx context.Context, client kubernetes.Interface, v *Verdict, pods []corev1.Pod, now time.Time) error {
-	cjs, err := kube.FindCronJobs(ctx, client, v.Namespace, v.ServiceAccount, now)
-	if err != nil {
-		return err
-	}
+// explain adds what Evaluate cannot see: the owner of each pod (the fix of
+// a bad one depends on it) and the service account's CronJobs cjs with
+// their next run; then it groups the bad pods by cause (Verdict.Causes).
+// owners remembers the controllers it read.
+func explain(ctx context.Context, owners *kube.Owners, cjs []kube.CronJob, v *Verdict, pods []corev1.Pod) error {
 	v.CronJobs = nil
 	for _, c := range cjs {
 		v.CronJobs = append(v.CronJobs, CronJobRun{Name: c.Name, Schedule: c.Schedule, TimeZone: c.TimeZone, NextRun: c.Next,
 			Note: fmt.Sprintf("%s: its next run (%s) gets Pod Identity credentials", c.Ref(), c.NextRunText())})
 	}
-	owners := &kube.Owners{Client: client, Now: now}
 	v.owners = map[string]kube.Owner{}
 	for i := range v.Pods {
 		pv := &v.Pods[i]
@@ -357,6 +358,13 @@ func WaitVerified(ctx context.Context, client kubernetes.Interface, ns, sa strin
 	if err := checkTarget(ctx, client, ns, sa); err != nil {
 		return Verdict{Namespace: ns, ServiceAccount: sa, Pods: []PodVerdict{}}, err
 	}
+	// CronJobs and controllers are read once for the whole wait.
+	now := time.Now()
+	cjs, err := kube.FindCronJobs(ctx, client, ns, sa, now)
+	if err != nil {
+		return Verdict{Namespace: ns, ServiceAccount: sa, Pods: []PodVerdict{}}, err
+	}
+	owners := &kube.Owners{Client: client, Now: now}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	podFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
@@ -416,7 +424,7 @@ func WaitVerified(ctx context.Context, client kubernetes.Interface, ns, sa strin
 			return v, fmt.Errorf("read agent pods from cache: %w", err)
 		}
 		v = Evaluate(ns, sa, deref(pods), deref(nodes), deref(agents))
-		if err := explain(ctx, client, &v, deref(pods), time.Now()); err != nil {
+		if err := explain(ctx, owners, cjs, &v, deref(pods)); err != nil {
 			return v, err
 		}
 		if s := v.Summary(); s != last {

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -51,12 +52,18 @@ func (o Owner) Ref() string {
 // Owners resolves pod owners, reading each controller once.
 type Owners struct {
 	Client kubernetes.Interface
-	Now    time.Time      // for CronJob schedules
-	objs   map[string]any // kind/ns/name -> object or nil (not found)
+	Now    time.Time // for CronJob schedules
+	// Known are owners already known by pod UID (the pods of workloads the
+	// caller has read), which need no read.
+	Known map[types.UID]Owner
+	objs  map[string]any // kind/ns/name -> object or nil (not found)
 }
 
 // OwnerOf returns the owner of pod p.
 func (o *Owners) OwnerOf(ctx context.Context, p *corev1.Pod) (Owner, error) {
+	if own, ok := o.Known[p.UID]; ok {
+		return own, nil
+	}
 	ref := metav1.GetControllerOf(p)
 	if ref == nil {
 		return Owner{Cause: "no controller", Fix: "delete and create it again from its manifest", DeletePods: true}, nil
@@ -119,18 +126,24 @@ func (o *Owners) workloadOwner(ctx context.Context, p *corev1.Pod, kind, name st
 	if err != nil {
 		return Owner{}, err
 	}
-	own := Owner{Kind: kind, Name: name, Restartable: true}
 	if w == nil {
-		return own, nil
+		return Owner{Kind: kind, Name: name, Restartable: true}, nil
 	}
-	if keep, cause := Kept(*w, p); keep {
+	return WorkloadOwner(*w, p), nil
+}
+
+// WorkloadOwner is the Owner of pod p of workload w: restartable, unless
+// w keeps the pod (Kept) or is a paused Deployment.
+func WorkloadOwner(w Workload, p *corev1.Pod) Owner {
+	own := Owner{Kind: w.Kind, Name: w.Name, Restartable: true}
+	if keep, cause := Kept(w, p); keep {
 		own.Restartable, own.Cause = false, cause
 		own.Fix, own.DeletePods = "delete the pods; the controller recreates them", true
 	} else if w.Kind == KindDeployment && w.Paused {
-		own.Restartable, own.Cause = false, "deployment/"+name+" is paused"
-		own.Fix = fmt.Sprintf("resume it, then restart it: kubectl -n %s rollout resume deployment/%s", p.Namespace, name)
+		own.Restartable, own.Cause = false, "deployment/"+w.Name+" is paused"
+		own.Fix = fmt.Sprintf("resume it, then restart it: kubectl -n %s rollout resume deployment/%s", w.Namespace, w.Name)
 	}
-	return own, nil
+	return own
 }
 
 // Kept reports whether a template change (a restart) leaves pod p of w in

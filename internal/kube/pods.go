@@ -62,9 +62,34 @@ func WorkloadPods(ctx context.Context, client kubernetes.Interface, w Workload) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("selector of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
 	}
-	var owner types.UID
-	var isCurrent func(*corev1.Pod) bool
-	switch o := fresh.obj.(type) {
+	owns, isCurrent, err := revisionOf(ctx, client, fresh)
+	if err != nil {
+		return nil, nil, err
+	}
+	pods, err := client.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list pods of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !slices.Contains(owns, controllerUID(p)) {
+			continue
+		}
+		if p.DeletionTimestamp == nil && isCurrent(p) {
+			current = append(current, *p)
+		} else {
+			old = append(old, *p)
+		}
+	}
+	sortPods(current)
+	sortPods(old)
+	return current, old, nil
+}
+
+// revisionOf says which pods belong to w (owns: the UIDs of their
+// controllers) and which of those are of its current revision.
+func revisionOf(ctx context.Context, client kubernetes.Interface, w Workload) (owns []types.UID, isCurrent func(*corev1.Pod) bool, err error) {
+	switch o := w.obj.(type) {
 	case *appsv1.Deployment:
 		rs, err := newReplicaSet(ctx, client, o)
 		if err != nil {
@@ -79,30 +104,11 @@ func WorkloadPods(ctx context.Context, client kubernetes.Interface, w Workload) 
 		if err != nil {
 			return nil, nil, err
 		}
-		pods, err := client.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-		if err != nil {
-			return nil, nil, fmt.Errorf("list pods of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
-		}
-		for i := range pods.Items {
-			p := &pods.Items[i]
-			if !slices.Contains(rsUIDs, controllerUID(p)) {
-				continue
-			}
-			if p.DeletionTimestamp == nil && controllerUID(p) == rs.UID {
-				current = append(current, *p)
-			} else {
-				old = append(old, *p)
-			}
-		}
-		sortPods(current)
-		sortPods(old)
-		return current, old, nil
+		return rsUIDs, func(p *corev1.Pod) bool { return controllerUID(p) == rs.UID }, nil
 	case *appsv1.StatefulSet:
-		owner = o.UID
 		rev := o.Status.UpdateRevision
-		isCurrent = func(p *corev1.Pod) bool { return rev != "" && p.Labels[appsv1.ControllerRevisionHashLabelKey] == rev }
+		return []types.UID{o.UID}, func(p *corev1.Pod) bool { return rev != "" && p.Labels[appsv1.ControllerRevisionHashLabelKey] == rev }, nil
 	case *appsv1.DaemonSet:
-		owner = o.UID
 		hash, err := daemonSetCurrentHash(ctx, client, o)
 		if err != nil {
 			return nil, nil, err
@@ -110,31 +116,14 @@ func WorkloadPods(ctx context.Context, client kubernetes.Interface, w Workload) 
 		// Older DaemonSets' pods may lack the hash label; the template
 		// generation label is the controller's other marker.
 		gen := o.Annotations[appsv1.DeprecatedTemplateGeneration]
-		isCurrent = func(p *corev1.Pod) bool {
+		return []types.UID{o.UID}, func(p *corev1.Pod) bool {
 			if h := p.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]; hash != "" && h != "" {
 				return h == hash
 			}
 			return gen != "" && p.Labels["pod-template-generation"] == gen
-		}
+		}, nil
 	}
-	pods, err := client.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list pods of %s in namespace %s: %w", w.Ref(), w.Namespace, err)
-	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if controllerUID(p) != owner {
-			continue
-		}
-		if p.DeletionTimestamp == nil && isCurrent(p) {
-			current = append(current, *p)
-		} else {
-			old = append(old, *p)
-		}
-	}
-	sortPods(current)
-	sortPods(old)
-	return current, old, nil
+	return nil, nil, fmt.Errorf("workload kind %q is not supported", w.Kind)
 }
 
 func sortPods(ps []corev1.Pod) {

@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/types"
 	"slices"
 	"strings"
 
@@ -21,8 +22,9 @@ type accounting struct {
 // controller or another controller) are listed, and those that are not
 // good give one line per cause with the fix. Each CronJob gets a line with
 // its next run, unless a line about its running job says it already. With
-// --workload, only the named workloads are looked at.
-func (r *Restart) account(ctx context.Context, matches []kube.Workload) (accounting, error) {
+// --workload, only the named workloads are looked at. known holds the
+// owners of the pods of matches, read already.
+func (r *Restart) account(ctx context.Context, matches []kube.Workload, known map[types.UID]kube.Owner) (accounting, error) {
 	acct := accounting{pods: []NotRestarted{}}
 	if len(r.Only) > 0 {
 		return acct, nil
@@ -32,7 +34,7 @@ func (r *Restart) account(ctx context.Context, matches []kube.Workload) (account
 	if err != nil {
 		return acct, err
 	}
-	owners := &kube.Owners{Client: r.Client, Now: now}
+	owners := &kube.Owners{Client: r.Client, Now: now, Known: known}
 	type group struct {
 		owner kube.Owner
 		pods  []string

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/podid/podid/internal/fail"
@@ -65,11 +66,15 @@ func (r *Restart) now() time.Time {
 	return time.Now()
 }
 
+// WantCredentials is what the restart step wants of every new pod unless
+// Restart.Want says otherwise.
+const WantCredentials = "have Pod Identity credentials"
+
 func (r *Restart) want() string {
 	if r.Want != "" {
 		return r.Want
 	}
-	return "have Pod Identity credentials"
+	return WantCredentials
 }
 
 func (r *Restart) problems(p *corev1.Pod, in kube.Injection) []string {
@@ -107,21 +112,10 @@ func (r *Restart) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return step.Plan{}, err
 	}
-	acct, err := r.account(ctx, matches)
-	if err != nil {
-		return step.Plan{}, err
-	}
-	details := &RestartDetails{Want: r.want(), Pods: []PodReport{}, NotRestarted: acct.pods}
-	if len(matches) == 0 {
-		if r.NoWorkloadsOK || len(acct.lines) > 0 {
-			return step.Plan{Satisfied: true, Summary: fmt.Sprintf("no deployment, statefulset or daemonset runs under %s/%s", r.Namespace, r.ServiceAccount),
-				Warnings: acct.lines, Details: details}, nil
-		}
-		return step.Plan{}, kube.NoWorkloadsError(r.Namespace, r.ServiceAccount, others)
-	}
 	plan := restartPlan{restart: map[string]bool{}}
 	var changes, warnings, done []string
 	pods := []PodReport{}
+	known := map[types.UID]kube.Owner{}
 	for _, w := range matches {
 		if err := kube.CheckRestartable(w); err != nil {
 			return step.Plan{}, err
@@ -129,6 +123,11 @@ func (r *Restart) Check(ctx context.Context) (step.Plan, error) {
 		current, old, err := kube.WorkloadPods(ctx, r.Client, w)
 		if err != nil {
 			return step.Plan{}, err
+		}
+		for _, ps := range [][]corev1.Pod{current, old} {
+			for i := range ps {
+				known[ps[i].UID] = kube.WorkloadOwner(w, &ps[i])
+			}
 		}
 		rolling := rollingPods(w, current)
 		oldRolling := len(rollingPods(w, old))
@@ -152,8 +151,19 @@ func (r *Restart) Check(ctx context.Context) (step.Plan, error) {
 		}
 		plan.workloads = append(plan.workloads, w)
 	}
+	acct, err := r.account(ctx, matches, known)
+	if err != nil {
+		return step.Plan{}, err
+	}
+	details := &RestartDetails{Want: r.want(), Pods: pods, NotRestarted: acct.pods}
+	if len(matches) == 0 {
+		if r.NoWorkloadsOK || len(acct.pods) > 0 || len(acct.lines) > 0 {
+			return step.Plan{Satisfied: true, Summary: fmt.Sprintf("no deployment, statefulset or daemonset runs under %s/%s", r.Namespace, r.ServiceAccount),
+				Warnings: acct.lines, Details: details}, nil
+		}
+		return step.Plan{}, kube.NoWorkloadsError(r.Namespace, r.ServiceAccount, others)
+	}
 	r.plan = plan
-	details.Pods = pods
 	for _, w := range plan.workloads {
 		if plan.restart[w.Ref()] {
 			details.Restart = append(details.Restart, w.Ref())

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,7 +92,12 @@ func TestDisableSaysCredentialsStayValid(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("disable: exit %d\n%s", r.Code, r.Stderr)
 	}
-	mustContain(t, "stdout", r.Stdout, "disable: done", "stay valid until they expire")
+	mustContain(t, "stdout", r.Stdout, "disable: done", "stay valid until they expire", "): no Pod Identity injection")
+	// The restarted pods are what disable wants: none is listed as lacking
+	// something.
+	if strings.Contains(r.Stdout, "✗ pod") {
+		t.Errorf("stdout lists a pod without the injection as failed:\n%s", r.Stdout)
+	}
 }
 
 // A service account that never had an association: nothing to do.
