@@ -41,7 +41,7 @@ func golden(t *testing.T, command, name, got string) {
 
 var (
 	reDuration = regexp.MustCompile(`\((\d+(\.\d+)?(ns|µs|ms|s|m|h))+\)`)
-	reAfter    = regexp.MustCompile(`after (\d+(\.\d+)?(ns|µs|ms|s|m))+, \d+ probes`)
+	reAfter    = regexp.MustCompile(`after (\d+(\.\d+)?(ns|µs|ms|s|m))+, \d+ probes?`)
 	reAssoc    = regexp.MustCompile(`a-[a-z0-9]{17}`)
 	rePod      = regexp.MustCompile(`\b(app)-[a-z0-9]{8,10}-[a-z0-9]{5}\b`)
 	rePort     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
