@@ -401,11 +401,25 @@ func ExplainAssociation(api RoleAPI, cluster ClusterInfo, a AssociationInfo) fun
 		if v.OK() {
 			return "", "", false
 		}
-		problem := v.Message
-		if l, found := v.Link(v.Failing); found && l.Why != "" {
-			problem += " (" + l.Why + ")"
+		problem, fix := v.Message, v.Fix
+		if l, found := v.Link(v.Failing); found {
+			if l.Why != "" {
+				problem += " (" + l.Why + ")"
+			}
+			if l.Fix != "" {
+				problem += "; " + l.Fix // as verify-role words it
+			}
+			// The same hint verify-role gives, with the full commands.
+			s := &VerifyRole{api: api, opts: VerifyRoleOptions{
+				Role:    RoleRef{Name: RoleNameOf(a.RoleArn), Arn: a.RoleArn, Source: RoleFromAssociation},
+				Cluster: cluster, Namespace: a.Namespace, ServiceAccount: a.ServiceAccount,
+				TargetRoleArn: a.TargetRoleArn, DisableSessionTags: a.DisableSessionTags,
+			}}
+			if h := s.hint(l); h != "" {
+				fix = h
+			}
 		}
-		return problem, v.Fix, true
+		return problem, fix, true
 	}
 }
 

@@ -43,8 +43,15 @@ func expectCaught(t *testing.T, w *world, wants, hints []string) {
 	everyProblemHasFix(t, rep)
 	f := mustFind(t, rep, diagnose.AreaRole, diagnose.Error, wants...)
 	mustContainAll(t, "status fix", f.Fix, hints...)
-	// `podid verify` checks the pods' injection only; it proves the
-	// credentials with the live exchange (internal/credcheck), not here.
+	// `podid verify` proves the running pods' credentials with the live
+	// exchange (internal/credcheck): EKS Auth denies it, and podid names
+	// the failing link and the fix from the static model.
+	r = w.Podid(t, append([]string{"verify"}, w.Target()...)...)
+	if r.Code != 3 {
+		t.Fatalf("verify: exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	mustContainAll(t, "verify stderr", r.Stderr, wants...)
+	mustContainAll(t, "verify hint", hintLine(r.Stderr), hints...)
 
 	// The fake's EKS Auth, an independent implementation, denies it too.
 	if p := exchange(t, w); p.Outcome != credcheck.Denied {
