@@ -43,7 +43,7 @@ var (
 	reDuration = regexp.MustCompile(`\((\d+(\.\d+)?(ns|µs|ms|s|m|h))+\)`)
 	reAfter    = regexp.MustCompile(`after (\d+(\.\d+)?(ns|µs|ms|s|m))+, \d+ probes?`)
 	reAssoc    = regexp.MustCompile(`a-[a-z0-9]{17}`)
-	rePod      = regexp.MustCompile(`\b(app)-[a-z0-9]{8,10}-[a-z0-9]{5}\b`)
+	rePod      = regexp.MustCompile(`\b(app)-[a-z0-9]{5,10}-[a-z0-9]{5}\b`)
 	rePort     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	reNode     = regexp.MustCompile(`kwok-node-\d+`)
 	// EKS Auth's session names end in a random UUID; credentials expire
