@@ -205,6 +205,26 @@ func checkCalls(d1, dn map[string]int, n int) (perWorkload, perRun map[string]in
 	return perWorkload, perRun, nil
 }
 
+// fmtSigned is fmtDur for a difference, which may be negative (the
+// machine's noise exceeds a small difference).
+func fmtSigned(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "−" + fmtDur(-d)
+	case d == 0:
+		return "0"
+	}
+	return fmtDur(d)
+}
+
+func fmtSignedDurs(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmtSigned(d)
+	}
+	return strings.Join(parts, " ")
+}
+
 // credPair is one repetition on one namespace: verify with and without the
 // check, in the given order.
 type credPair struct{ on, off verifyRun }
@@ -266,7 +286,7 @@ func benchCredentials(b *testing.B, r *rig, rep *report) {
 		Scenario: "credentials", N: len(pairsN),
 		Measures: fmt.Sprintf("the credentials step of `podid verify -o json` (its steps[].seconds) on a namespace where enable ran: %d Deployments × %d pods under one service account; the agent's exchange for one pod per workload (TokenRequest, EKS Auth AssumeRoleForPodIdentity, STS GetCallerIdentity), then the node role check", credWorkloads, credReplicas),
 		Anchor:   "`podid verify --credentials off` (wall time), same namespace, paired with each `podid verify` in alternating order",
-		Target:   fmt.Sprintf("≤ %d calls per workload, check median ≤ %s", credMaxCallsPerWorkload, fmtDur(credMaxMedian)),
+		Target:   fmt.Sprintf("≤ %d calls per workload; check median and added wall ≤ %s", credMaxCallsPerWorkload, fmtDur(credMaxMedian)),
 	}
 	var checks, checks1, offWalls, onWalls, added, added1 []time.Duration
 	maxPerWorkload, lastPerRun := 0, map[string]int{}
@@ -288,15 +308,15 @@ func benchCredentials(b *testing.B, r *rig, rep *report) {
 	x.Podid, x.AnchorValue = median(checks), median(offWalls)
 	x.CallsByOp = last.on.Calls
 	x.Calls = fmt.Sprintf("%d per workload, %d per run (check added %d for %d workloads)", sumCalls(lastPerWorkload), sumCalls(lastPerRun), sumCalls(callDelta(last.on.Calls, last.off.Calls)), credWorkloads)
-	x.Met = maxPerWorkload <= credMaxCallsPerWorkload && x.Podid <= credMaxMedian
+	x.Met = maxPerWorkload <= credMaxCallsPerWorkload && x.Podid <= credMaxMedian && median(added) <= credMaxMedian
 	x.Notes = append(x.Notes,
 		fmt.Sprintf("check median %s (runs %s); added wall time of verify, median of the paired differences %s (runs %s); verify %s with the check, %s without",
-			fmtDur(x.Podid), fmtDurs(checks), fmtDur(median(added)), fmtDurs(added), fmtDur(median(onWalls)), fmtDur(x.AnchorValue)),
-		fmt.Sprintf("one workload (a namespace with 1 Deployment × %d pods): check median %s, added wall %s", credReplicas, fmtDur(median(checks1)), fmtDur(median(added1))),
+			fmtDur(x.Podid), fmtDurs(checks), fmtSigned(median(added)), fmtSignedDurs(added), fmtDur(median(onWalls)), fmtDur(x.AnchorValue)),
+		fmt.Sprintf("one workload (a namespace with 1 Deployment × %d pods): check median %s, added wall %s", credReplicas, fmtDur(median(checks1)), fmtSigned(median(added1))),
 		fmt.Sprintf("calls the check adds per workload: %s (the apiCalls of verify minus those of verify --credentials off, %d workloads minus 1 workload)", formatCalls(lastPerWorkload), credWorkloads),
 		fmt.Sprintf("calls the check adds per run, whatever the number of workloads: %s (the association lookup for the expected role, and the node role check the agent depends on: EKS nodegroups and IAM SimulatePrincipalPolicy)", formatCalls(lastPerRun)),
 		fmt.Sprintf("served by the fake during the last verify: %s; during verify --credentials off: %s", fakeExchanges(last.on.Fake), fakeExchanges(last.off.Fake)),
-		fmt.Sprintf("one proof per workload, not per pod: %d Deployments × %d pods gave %d proofs", credWorkloads, credReplicas, len(last.on.Proven)))
+		fmt.Sprintf("one proof per workload, not per pod: %d Deployments × %d pods gave %d proofs; proofs are cached by pod UID within one podid process (credcheck.Checker), not across processes: every podid verify makes its own exchange", credWorkloads, credReplicas, len(last.on.Proven)))
 	rep.add(x)
 	b.ReportMetric(float64(x.Podid)/float64(time.Millisecond), "check-ms")
 	b.ReportMetric(float64(median(added))/float64(time.Millisecond), "added-ms")
