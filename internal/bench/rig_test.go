@@ -128,9 +128,7 @@ func (r *rig) newWorld(tb testing.TB, opts fakeaws.Options) *world {
 	tb.Helper()
 	b := &timedBackend{Handle: r.hub.Handle(), changed: make(chan struct{})}
 	opts.Backend = b
-	// EKS Auth checks pod tokens against the lab apiserver's issuer keys:
-	// podid's credentials step makes that exchange.
-	lab.WireEKSAuth(&opts, r.env.Client)
+	lab.WireEKSAuth(&opts, r.env.Client) // EKS Auth checks pod tokens against the lab's issuer
 	fake := fakeaws.New(opts)
 	if _, err := fake.Start("127.0.0.1:0"); err != nil {
 		_ = b.Close()

@@ -451,12 +451,22 @@ func deref[T any](ps []*T) []T {
 	return out
 }
 
+// SetCluster makes the fixes of v's causes name cluster (podid restart
+// --cluster …); Verify and WaitVerified do not know it.
+func (v *Verdict) SetCluster(cluster string) {
+	v.group(clusterFlags(cluster, *v))
+}
+
+func clusterFlags(cluster string, v Verdict) string {
+	return fmt.Sprintf("--cluster %s --ns %s --sa %s", cluster, v.Namespace, v.ServiceAccount)
+}
+
 // VerdictError turns a failed verdict into podid's error: exit 3 when
 // checked once, exit 4 when --wait ran out (waitErr wraps the deadline).
 // The message has one line per cause with its fix; the hint names what
 // helps all of them.
 func VerdictError(cluster string, v Verdict, waitErr error) error {
-	flags := fmt.Sprintf("--cluster %s --ns %s --sa %s", cluster, v.Namespace, v.ServiceAccount)
+	flags := clusterFlags(cluster, v)
 	v.group(flags)
 	hint := fmt.Sprintf("podid status %s shows the rest of the setup", flags)
 	restart := false

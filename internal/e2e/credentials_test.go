@@ -172,3 +172,68 @@ func TestCredentialsNotProvenByTheCaller(t *testing.T) {
 		t.Errorf("--credentials sometimes: exit %d, want 2 (usage)", r.Code)
 	}
 }
+
+// --expect is judged for the credentials the pod will hold: the workshop's
+// DynamoDB question, a session policy that narrows the role, and a
+// permission scoped by the session tags EKS sets.
+func TestExpectForThePodsCredentials(t *testing.T) {
+	t.Parallel()
+	table := func(name string) string {
+		return fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", lab.WorkshopRegion, lab.WorkshopAccount, name)
+	}
+	t.Run("workshop table", func(t *testing.T) {
+		t.Parallel()
+		w := credWorld(t)
+		r := w.Podid(t, append([]string{"verify-role", "--expect", "dynamodb:GetItem=" + table("eks-workshop-carts")}, w.Target()...)...)
+		if r.Code != 0 {
+			t.Fatalf("GetItem on the carts table: exit %d, want 0\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+		}
+		r = w.Podid(t, append([]string{"verify-role", "--expect", "dynamodb:GetItem=" + table("eks-workshop-orders")}, w.Target()...)...)
+		if r.Code != 3 {
+			t.Fatalf("GetItem on another table: exit %d, want 3\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+		}
+	})
+	t.Run("session policy", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"), labtest.Replicas(1))
+		policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":%q}]}`, table("eks-workshop-carts"))
+		r := w.Podid(t, append([]string{"enable", "--role", lab.CartsRole, "--disable-session-tags", "--policy", policy}, w.Target()...)...)
+		if r.Code != 0 {
+			t.Fatalf("enable with a session policy: exit %d\n%s", r.Code, r.Stderr)
+		}
+		if r := w.Podid(t, append([]string{"verify-role", "--expect", "dynamodb:GetItem=" + table("eks-workshop-carts")}, w.Target()...)...); r.Code != 0 {
+			t.Errorf("GetItem, allowed by role and session policy: exit %d, want 0\n%s", r.Code, r.Stderr)
+		}
+		r = w.Podid(t, append([]string{"verify-role", "--expect", "dynamodb:PutItem=" + table("eks-workshop-carts")}, w.Target()...)...)
+		if r.Code != 3 {
+			t.Errorf("PutItem, allowed by the role but not by the session policy: exit %d, want 3\n%s", r.Code, r.Stderr)
+		}
+		mustContain(t, "verify-role output", r.Stdout+r.Stderr, "session policy")
+	})
+	t.Run("permission scoped by session tags", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, fastOpts(), labtest.ServiceAccount("carts"), labtest.Replicas(1))
+		ctx := context.Background()
+		role := "cred-abac-" + w.App.Namespace
+		api := iamClient(w)
+		if _, err := api.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(lab.PodIdentityTrust)}); err != nil {
+			t.Fatal(err)
+		}
+		abac := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":%q,"Condition":{"StringEquals":{"aws:PrincipalTag/kubernetes-namespace":%q}}}]}`, table("eks-workshop-carts"), w.App.Namespace)
+		if _, err := api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("abac"), PolicyDocument: aws.String(abac)}); err != nil {
+			t.Fatal(err)
+		}
+		expect := []string{"--role", role, "--expect", "dynamodb:GetItem=" + table("eks-workshop-carts")}
+		if r := w.Podid(t, append(append([]string{"enable"}, expect...), w.Target()...)...); r.Code != 0 {
+			t.Fatalf("enable with session tags, permission scoped by them: exit %d, want 0\n%s", r.Code, r.Stderr)
+		}
+		r := w.Podid(t, append([]string{"associate", "--update", "--disable-session-tags", "--role", role}, w.Target()...)...)
+		if r.Code != 0 {
+			t.Fatalf("associate --update --disable-session-tags: exit %d\n%s", r.Code, r.Stderr)
+		}
+		r = w.Podid(t, append(append([]string{"verify-role"}, expect[2:]...), w.Target()...)...)
+		if r.Code != 3 {
+			t.Errorf("the same expectation without session tags: exit %d, want 3\n%s", r.Code, r.Stderr)
+		}
+	})
+}

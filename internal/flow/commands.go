@@ -209,6 +209,7 @@ func Verify(t Target, wait bool, credentials string) Job {
 					err = diagnose.VerdictError(sess.Cluster.Name, v, nil)
 				}
 			}
+			v.SetCluster(sess.Cluster.Name) // the fixes name the cluster
 			rep := step.Report{Name: "verify", Status: step.Unchanged, Message: v.Summary(), Duration: time.Since(start)}
 			rep.Seconds = rep.Duration.Seconds()
 			if err != nil {

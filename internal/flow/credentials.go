@@ -34,9 +34,13 @@ func (f *Flow) checker() *credcheck.Checker {
 // explanation of a denial (verify-role's request model) into the checker.
 func (f *Flow) expected(ctx context.Context) (credcheck.Expected, bool, error) {
 	o, sess := f.opts, f.sess
-	a, err := podidentity.FindAssociation(ctx, sess.AWS.EKS(), sess.Cluster.Name, o.Namespace, o.ServiceAccount)
-	if err != nil || a == nil {
-		return credcheck.Expected{}, false, err
+	a := f.assoc // the associate step of this run knows it: no read
+	if a == nil {
+		var err error
+		a, err = podidentity.FindAssociation(ctx, sess.AWS.EKS(), sess.Cluster.Name, o.Namespace, o.ServiceAccount)
+		if err != nil || a == nil {
+			return credcheck.Expected{}, false, err
+		}
 	}
 	f.checker().Explain = podidentity.ExplainAssociation(sess.AWS.IAM(), sess.Cluster, *a)
 	return credcheck.Expected{

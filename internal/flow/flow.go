@@ -75,9 +75,10 @@ type Flow struct {
 
 	resolveConflicts ekstypes.ResolveConflicts // parsed --resolve-conflicts
 
-	credMode  credcheck.Mode           // parsed --credentials
-	creds     *credcheck.Checker       // the run's exchanges (cached per pod)
-	restarted *workload.RestartDetails // what the restart step reported
+	credMode  credcheck.Mode               // parsed --credentials
+	creds     *credcheck.Checker           // the run's exchanges (cached per pod)
+	restarted *workload.RestartDetails     // what the restart step reported
+	assoc     *podidentity.AssociationInfo // the association as the associate step left it
 }
 
 // New validates the options that need no API call and returns a Flow; bind
@@ -199,7 +200,7 @@ func (f *Flow) resolveRole(ctx context.Context) (podidentity.RoleRef, error) {
 // in the arguments); verify-role alone takes the existing association's
 // target role and session tags (none: the defaults). The lookup is
 // answered from the run's cache of reads.
-func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool) error {
+func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool, policy *string) error {
 	if f.associating {
 		return nil
 	}
@@ -207,7 +208,7 @@ func (f *Flow) requestSettings(ctx context.Context, target *string, noTags *bool
 	if err != nil || a == nil {
 		return err
 	}
-	*target, *noTags = a.TargetRoleArn, a.DisableSessionTags
+	*target, *noTags, *policy = a.TargetRoleArn, a.DisableSessionTags, a.Policy
 	return nil
 }
 
@@ -225,9 +226,9 @@ func (s *roleStep) Check(ctx context.Context) (step.Plan, error) {
 	}
 	opts := podidentity.VerifyRoleOptions{
 		Role: role, Cluster: s.f.sess.Cluster, Namespace: s.f.opts.Namespace, ServiceAccount: s.f.opts.ServiceAccount,
-		TargetRoleArn: s.f.opts.TargetRoleArn, DisableSessionTags: s.f.opts.DisableSessionTags, Fix: s.f.opts.Fix, Expect: s.f.expect,
+		TargetRoleArn: s.f.opts.TargetRoleArn, DisableSessionTags: s.f.opts.DisableSessionTags, SessionPolicy: s.f.opts.Policy, Fix: s.f.opts.Fix, Expect: s.f.expect,
 	}
-	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags); err != nil {
+	if err := s.f.requestSettings(ctx, &opts.TargetRoleArn, &opts.DisableSessionTags, &opts.SessionPolicy); err != nil {
 		return step.Plan{}, err
 	}
 	iam := s.f.sess.AWS.IAM()
@@ -286,6 +287,9 @@ func (s *assocStep) Check(ctx context.Context) (step.Plan, error) {
 	if err != nil {
 		return p, err
 	}
+	if d, ok := p.Details.(*podidentity.AssociationDetails); ok && p.Satisfied && d.Association != nil {
+		s.f.assoc = d.Association
+	}
 	if !p.Satisfied && !s.f.verifying {
 		// associate alone is about to create or change the association:
 		// refuse settings under which EKS would deny every pod (the same
@@ -339,6 +343,9 @@ func (s *assocStep) Apply(ctx context.Context, p step.Plan, progress step.Progre
 	res, err := s.inner.Apply(ctx, p, progress)
 	if d != nil && d.Action == podidentity.ActionUpdate && err == nil {
 		s.f.assocMoved = true
+	}
+	if rd, ok := res.Details.(*podidentity.AssociationDetails); ok && err == nil && rd.Association != nil {
+		s.f.assoc = rd.Association
 	}
 	res.Changes = append(changes, res.Changes...)
 	return res, err

@@ -275,16 +275,14 @@ func MatchCluster(k Endpoint, eksEndpoint, eksCAb64 string) (note string, err er
 	}
 
 	var caMatch, caKnown bool
-	if len(bytes.TrimSpace(k.CAData)) > 0 && strings.TrimSpace(eksCAb64) != "" {
+	// A CA that EKS reports but that is not a certificate bundle cannot
+	// match anything: the endpoint alone decides, as with no CA.
+	var eksCerts [][]byte
+	if eksPEM, err := base64.StdEncoding.DecodeString(strings.TrimSpace(eksCAb64)); err == nil {
+		eksCerts, _ = pemCerts(eksPEM)
+	}
+	if len(bytes.TrimSpace(k.CAData)) > 0 && len(eksCerts) > 0 {
 		caKnown = true
-		eksPEM, err := base64.StdEncoding.DecodeString(strings.TrimSpace(eksCAb64))
-		if err != nil {
-			return "", fmt.Errorf("decode the EKS cluster's certificateAuthority.data: %w", err)
-		}
-		eksCerts, err := pemCerts(eksPEM)
-		if err != nil {
-			return "", fmt.Errorf("parse the EKS cluster's CA: %w", err)
-		}
 		kubeCerts, err := pemCerts(k.CAData)
 		if err != nil {
 			return "", fail.Errorf(hint, "parse the CA of the kubeconfig for %s: %w", k.Server, err)

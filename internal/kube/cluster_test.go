@@ -79,7 +79,8 @@ func TestMatchCluster(t *testing.T) {
 		{name: "other host, EKS without CA", kube: Endpoint{Server: "https://x.example.com", CAData: caA}, eksURL: eks, wantErr: "no CA on both sides"},
 		{name: "tls-server-name of another cluster", kube: Endpoint{Server: "https://127.0.0.1:8443", TLSServerName: "other.gr7.us-west-2.eks.amazonaws.com"}, eksURL: eks, eksCA: b64(caA), wantErr: "kubeconfig points at"},
 		{name: "garbage kubeconfig CA", kube: Endpoint{Server: eks, CAData: []byte("not pem")}, eksURL: eks, eksCA: b64(caA), wantErr: "no PEM certificate"},
-		{name: "garbage EKS CA", kube: Endpoint{Server: eks, CAData: caA}, eksURL: eks, eksCA: "!!!", wantErr: "decode the EKS cluster's certificateAuthority.data"},
+		{name: "garbage EKS CA, same endpoint", kube: Endpoint{Server: eks, CAData: caA}, eksURL: eks, eksCA: "!!!"},
+		{name: "garbage EKS CA, other endpoint", kube: Endpoint{Server: "https://127.0.0.1:8443", CAData: caA}, eksURL: eks, eksCA: "bm90IGEgY2VydA==", wantErr: "no CA on both sides"},
 		{name: "empty kubeconfig server", kube: Endpoint{CAData: caA}, eksURL: eks, eksCA: b64(caA), wantErr: "empty URL"},
 	}
 	for _, tt := range tests {

@@ -216,6 +216,9 @@ type VerifyRoleOptions struct {
 	// are about to set them.
 	TargetRoleArn      string
 	DisableSessionTags bool
+	// SessionPolicy is the association's policy: it limits the session
+	// (of the target role, when chained) to what it also allows.
+	SessionPolicy string
 	// Fix rewrites the trust policy (keeping every other statement, never
 	// widening) when it does not admit the association.
 	Fix    bool
@@ -545,9 +548,35 @@ func (s *VerifyRole) simulate(ctx context.Context, roleArn string) ([]ExpectResu
 			resources = append(resources, e.Resource)
 		}
 	}
+	// --expect is judged for the credentials the pod will hold: the
+	// effective role (the target role when chained), with the session tags
+	// EKS sets as aws:PrincipalTag context, then the session policy.
+	if s.opts.TargetRoleArn != "" {
+		roleArn = s.opts.TargetRoleArn
+	}
+	var ctxEntries []iamtypes.ContextEntry
+	tags := map[string]string{}
+	if !s.opts.DisableSessionTags {
+		c := s.opts.Cluster
+		tags = map[string]string{"eks-cluster-arn": c.Arn, "eks-cluster-name": c.Name, "kubernetes-namespace": s.opts.Namespace, "kubernetes-service-account": s.opts.ServiceAccount}
+		for _, k := range []string{"eks-cluster-arn", "eks-cluster-name", "kubernetes-namespace", "kubernetes-service-account"} {
+			if tags[k] == "" {
+				continue
+			}
+			ctxEntries = append(ctxEntries, iamtypes.ContextEntry{ContextKeyName: aws.String("aws:PrincipalTag/" + k), ContextKeyType: iamtypes.ContextKeyTypeEnumString, ContextKeyValues: []string{tags[k]}})
+		}
+	}
+	var session *trust.Document
+	if s.opts.SessionPolicy != "" {
+		doc, err := trust.Parse(s.opts.SessionPolicy)
+		if err != nil {
+			return nil, fail.Verifyf("fix the association's session policy (podid associate --update --policy ...)", "the association's session policy is not a policy document: %v", err)
+		}
+		session = doc
+	}
 	decisions := map[[2]string]string{}
 	p := iam.NewSimulatePrincipalPolicyPaginator(s.api, &iam.SimulatePrincipalPolicyInput{
-		PolicySourceArn: aws.String(roleArn), ActionNames: actions, ResourceArns: resources})
+		PolicySourceArn: aws.String(roleArn), ActionNames: actions, ResourceArns: resources, ContextEntries: ctxEntries})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -563,7 +592,14 @@ func (s *VerifyRole) simulate(ctx context.Context, roleArn string) ([]ExpectResu
 		if !ok {
 			d = "not evaluated"
 		}
-		out = append(out, ExpectResult{Expectation: e, Decision: d, Allowed: d == string(iamtypes.PolicyEvaluationDecisionTypeAllowed)})
+		allowed := d == string(iamtypes.PolicyEvaluationDecisionTypeAllowed)
+		if allowed && session != nil {
+			req := trust.Request{Cluster: s.opts.Cluster.Name, Namespace: s.opts.Namespace, ServiceAccount: s.opts.ServiceAccount, Account: s.opts.Cluster.Account, ClusterArn: s.opts.Cluster.Arn, NoSessionTags: s.opts.DisableSessionTags}
+			if sd := trust.EvaluateSessionPolicy(session, req, e.Action, e.Resource); sd != trust.Allowed {
+				d, allowed = "implicitDeny (session policy: "+string(sd)+")", false
+			}
+		}
+		out = append(out, ExpectResult{Expectation: e, Decision: d, Allowed: allowed})
 	}
 	return out, nil
 }

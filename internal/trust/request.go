@@ -368,6 +368,15 @@ func roleName(arn string) string {
 	return arn
 }
 
+// EvaluateSessionPolicy judges one action on one resource against a
+// session policy (the association's policy, which EKS passes to STS): the
+// session may do only what both its role's policies and this document
+// allow. req gives the condition context (the session tags).
+func EvaluateSessionPolicy(doc *Document, req Request, action, resource string) Decision {
+	r, _ := evalIdentity([]Policy{{Name: "session policy", Doc: doc}}, req, action, resource)
+	return r.Decision
+}
+
 // evalIdentity evaluates one action on one resource against a principal's
 // permission policies (no Principal element; Resource and NotResource
 // matched with * and ? wildcards, case-sensitively).

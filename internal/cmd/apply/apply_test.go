@@ -192,8 +192,8 @@ entries:
 		if e.Result != step.Unchanged {
 			t.Errorf("second run: entry %s/%s is %s, want unchanged", e.Namespace, e.ServiceAccount, e.Result)
 		}
-		if len(e.Steps) != 4 {
-			t.Errorf("entry %s/%s carries %d step reports, want 4", e.Namespace, e.ServiceAccount, len(e.Steps))
+		if len(e.Steps) != 5 {
+			t.Errorf("entry %s/%s carries %d step reports, want 5 (verify-role, associate, propagation, restart, credentials)", e.Namespace, e.ServiceAccount, len(e.Steps))
 		}
 		for _, s := range e.Steps {
 			details, _ := s.Details.(map[string]any)

@@ -25,7 +25,7 @@ func TestFlags(t *testing.T) {
 		{
 			name: "workshop",
 			args: []string{"--ns", "carts", "--sa", "carts"},
-			want: flow.Options{Target: flow.Target{Namespace: "carts", ServiceAccount: "carts"}},
+			want: flow.Options{Target: flow.Target{Namespace: "carts", ServiceAccount: "carts"}, Credentials: "auto"},
 		},
 		{
 			name: "long aliases and everything",
@@ -35,7 +35,7 @@ func TestFlags(t *testing.T) {
 			want: flow.Options{Target: flow.Target{Namespace: "carts", ServiceAccount: "carts"}, AddonVersion: "v1", ResolveConflicts: "overwrite", Role: "r", Fix: true,
 				Expect: []string{"dynamodb:Query", "s3:GetObject=arn:aws:s3:::b/k"}, Update: true, AssociationSettings: podidentity.AssociationSettings{TargetRoleArn: "arn:aws:iam::111122223333:role/t",
 					DisableSessionTags: true, Policy: "{}", Tags: map[string]string{"a": "1", "b": "2", "c": "3"}}, CreateSA: true,
-				Workloads: []string{"deployment/carts"}, Force: true},
+				Workloads: []string{"deployment/carts"}, Force: true, Credentials: "auto"},
 			dryRun: true,
 		},
 		{name: "bad tag", args: []string{"--tags", "x"}, wantErr: fail.KindUsage},

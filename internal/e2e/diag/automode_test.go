@@ -83,8 +83,9 @@ func TestAutoModeMixedNodes(t *testing.T) {
 	mustFind(t, rep, diagnose.AreaCluster, diagnose.OK, "uses EKS Auto Mode, but", "not Auto Mode")
 	mustFind(t, rep, diagnose.AreaAddon, diagnose.OK, "ACTIVE")
 	mustFind(t, rep, diagnose.AreaAgent, diagnose.OK, "agent ready on")
-	// The pod on the Auto Mode node counts as served: 2 of app + 1 of on-auto.
-	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "all 3 running pods", "have Pod Identity credentials")
+	// The pod on the Auto Mode node counts as served, as app's 2 pods do.
+	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "deployment/on-auto: its pod has the Pod Identity injection and a ready agent on its node")
+	mustFind(t, rep, diagnose.AreaWorkload, diagnose.OK, "deployment/app: all 2 pods have the Pod Identity injection and a ready agent on their node")
 	for _, f := range rep.Findings {
 		if f.Severity != diagnose.OK && strings.Contains(f.Message, node) {
 			t.Errorf("finding about the Auto Mode node: %s: %s", f.Severity, f.Message)
