@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	"github.com/aws/aws-sdk-go-v2/service/eksauth"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/smithy-go"
 
@@ -96,6 +97,34 @@ func TestClientsAreLazyAndCounted(t *testing.T) {
 	attempts := c.Calls.Attempts()["eks:DescribeCluster"]
 	if server := f.CallCounts()["eks:DescribeCluster"]; attempts != server || attempts <= 10 || c.Calls.TotalAttempts() != attempts {
 		t.Errorf("attempts = %d, server saw %d (want equal and > 10 with throttling)", attempts, server)
+	}
+}
+
+// Every client's calls are counted under "service:Operation" with the key
+// the fake uses, including eksauth v1.1.0, whose generated code registers
+// the service ID inside the Initialize step.
+func TestCallKeysOfEveryClient(t *testing.T) {
+	t.Parallel()
+	f, c := startFake(t, fakeaws.Options{}, 1)
+	ctx := context.Background()
+	// The fake refuses the token (no issuer keys): the call still counts.
+	_, err := c.EKSAuth().AssumeRoleForPodIdentity(ctx, &eksauth.AssumeRoleForPodIdentityInput{ClusterName: aws.String("eks-workshop"), Token: aws.String("not-a-token")})
+	if err == nil {
+		t.Fatal("AssumeRoleForPodIdentity with a bogus token succeeded")
+	}
+	if _, err := c.EKS().DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String("eks-workshop")}); err != nil {
+		t.Fatal(err)
+	}
+	calls, attempts, server := c.Calls.Snapshot(), c.Calls.Attempts(), f.CallCounts()
+	for _, k := range []string{"eks-auth:AssumeRoleForPodIdentity", "eks:DescribeCluster"} {
+		if calls[k] != 1 || attempts[k] != 1 || server[k] != 1 {
+			t.Errorf("%s: %d calls, %d attempts, the fake saw %d; want 1 each (calls %v, attempts %v, fake %v)", k, calls[k], attempts[k], server[k], calls, attempts, server)
+		}
+	}
+	for k := range calls {
+		if strings.HasPrefix(k, ":") || strings.HasSuffix(k, ":") || strings.Contains(k, " ") {
+			t.Errorf("call key %q lacks the service or the operation, or has a space (calls %v)", k, calls)
+		}
 	}
 }
 

@@ -68,8 +68,11 @@ func (c *CallCounter) TotalAttempts() int {
 	return n
 }
 
+// opKey is "service:Operation" with the service ID lowercased and its
+// spaces made dashes: "eks", "iam", "sts", "eks-auth" (the IAM action
+// prefixes, and the fake's keys).
 func opKey(ctx context.Context) string {
-	svc := strings.ToLower(awsmiddleware.GetServiceID(ctx))
+	svc := strings.ReplaceAll(strings.ToLower(awsmiddleware.GetServiceID(ctx)), " ", "-")
 	return svc + ":" + awsmiddleware.GetOperationName(ctx)
 }
 
@@ -84,7 +87,11 @@ func (c *CallCounter) AddMiddleware(stack *middleware.Stack) error {
 			c.mu.Unlock()
 			return next.HandleInitialize(ctx, in)
 		})
-	if err := stack.Initialize.Add(logical, middleware.Before); err != nil {
+	// After the operation's own Initialize middlewares: clients generated
+	// by older SDK releases (eksauth v1.1.0) register the service ID and
+	// operation name there, not before the stack runs, so a counter in
+	// front of them would count their calls under ":".
+	if err := stack.Initialize.Add(logical, middleware.After); err != nil {
 		return err
 	}
 	attempt := middleware.FinalizeMiddlewareFunc("podidCountAttempts",

@@ -42,6 +42,7 @@ func BenchmarkPodid(b *testing.B) {
 	b.Run("assoc-restart", func(b *testing.B) { benchAssocRestart(b, r, rep) })
 	b.Run("restart", func(b *testing.B) { benchRestart(b, r, rep) })
 	b.Run("enable", func(b *testing.B) { benchEnable(b, r, rep) })
+	b.Run("credentials", func(b *testing.B) { benchCredentials(b, r, rep) })
 	b.Run("apply", func(b *testing.B) { benchApply(b, r, rep) })
 	b.Run("apply-500", func(b *testing.B) { benchApplyLarge(b, r, rep) })
 	b.Run("startup", func(b *testing.B) { benchStartup(b, rep) })

@@ -20,6 +20,10 @@
 //     anchor: `kubectl rollout restart` + `kubectl rollout status`.
 //   - enable: `podid enable` end to end with a new add-on; anchor: the sum
 //     of the per-step anchors.
+//   - credentials: the credentials step of `podid verify` (the agent's
+//     exchange for one pod per workload, then the node role check) on
+//     namespaces where enable ran: its own duration, the API calls it adds
+//     per workload and per run; anchor: `podid verify --credentials off`.
 //   - apply: `podid apply` of 50 workloads in 10 namespaces under an EKS
 //     rate limit; anchor: the same 50 `podid enable` runs one at a time.
 //   - startup: `podid --help` and `podid --version`; anchor: `kubectl
@@ -27,6 +31,7 @@
 //
 // The ordinary tests of the package (run by make test) check on the lab
 // what the benchmarks rely on: that the add-on wait ends on ACTIVE, that the
-// restart's patch comes after the association took effect, and the
-// harness's own arithmetic.
+// restart's patch comes after the association took effect, that the
+// credentials check adds at most 3 calls per workload, and the harness's
+// own arithmetic.
 package bench

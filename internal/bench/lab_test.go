@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +114,62 @@ func TestKubectlAnchorRestartsTwice(t *testing.T) {
 		}
 		if _, err := gw.wait(ctx); err != nil {
 			t.Fatalf("restart %d: %v", i+1, err)
+		}
+	}
+}
+
+// The credentials scenario's budget, checked on every make test: the check
+// adds at most credMaxCallsPerWorkload calls per workload, and exactly one
+// exchange (token, EKS Auth, STS) per workload, not per pod; verify
+// --credentials off makes none of them.
+func TestCredentialsCheckCallsPerWorkload(t *testing.T) {
+	t.Parallel()
+	r := getRig(t)
+	ctx := testCtx(t)
+	w := r.newWorld(t, fakeaws.Options{AddonDelay: 100 * time.Millisecond, PropagationDelay: 100 * time.Millisecond})
+	podid := func(ctx context.Context, args ...string) run { return w.podidInProcess(ctx, args...) }
+	one := r.credentialsNamespace(ctx, t, podid, "bench-tc1", 1)
+	many := r.credentialsNamespace(ctx, t, podid, "bench-tc", credWorkloads)
+
+	p1, err := runCredPair(ctx, w, podid, one, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn, err := runCredPair(ctx, w, podid, many, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perW, perR, err := checkCalls(callDelta(p1.on.Calls, p1.off.Calls), callDelta(pn.on.Calls, pn.off.Calls), credWorkloads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("per workload: %s; per run: %s", formatCalls(perW), formatCalls(perR))
+	if n := sumCalls(perW); n > credMaxCallsPerWorkload {
+		t.Errorf("the credentials check adds %d API calls per workload (%s), want at most %d", n, formatCalls(perW), credMaxCallsPerWorkload)
+	}
+	// The exchange itself, once per workload, as podid counted it.
+	for _, op := range []string{"kube:POST serviceaccounts/token", ":AssumeRoleForPodIdentity", "sts:GetCallerIdentity"} {
+		n := 0
+		for k, v := range perW {
+			if strings.HasSuffix(k, op) || k == op {
+				n += v
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d per workload, want 1 (one exchange per workload); per workload: %s", op, n, formatCalls(perW))
+		}
+	}
+	// And as the fake served it: one exchange per Deployment, none when off.
+	for _, c := range []struct {
+		name string
+		p    credPair
+		n    int
+	}{{"1 workload", p1, 1}, {fmt.Sprintf("%d workloads", credWorkloads), pn, credWorkloads}} {
+		if got := c.p.on.Fake["eks-auth:AssumeRoleForPodIdentity"]; got != c.n {
+			t.Errorf("%s: the fake served %d AssumeRoleForPodIdentity calls during verify, want %d", c.name, got, c.n)
+		}
+		if got := c.p.off.Fake["eks-auth:AssumeRoleForPodIdentity"]; got != 0 {
+			t.Errorf("%s: the fake served %d AssumeRoleForPodIdentity calls during verify --credentials off, want 0", c.name, got)
 		}
 	}
 }

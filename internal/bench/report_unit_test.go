@@ -150,3 +150,30 @@ func TestReportTableAndJSON(t *testing.T) {
 		t.Errorf("JSON = %s", js)
 	}
 }
+
+func TestCheckCallsSplitsPerWorkloadAndPerRun(t *testing.T) {
+	off := map[string]int{"kube:LIST pods": 1, "sts:GetCallerIdentity": 1}
+	on1 := map[string]int{"kube:LIST pods": 1, "sts:GetCallerIdentity": 2, "eks-auth:AssumeRoleForPodIdentity": 1, "eks:ListNodegroups": 1}
+	on2 := map[string]int{"kube:LIST pods": 1, "sts:GetCallerIdentity": 3, "eks-auth:AssumeRoleForPodIdentity": 2, "eks:ListNodegroups": 1}
+	d1, d2 := callDelta(on1, off), callDelta(on2, off)
+	if d1["kube:LIST pods"] != 0 || d1["sts:GetCallerIdentity"] != 1 || len(d1) != 3 {
+		t.Errorf("callDelta = %v", d1)
+	}
+	if d := callDelta(map[string]int{}, map[string]int{"x:Y": 2}); d["x:Y"] != -2 {
+		t.Errorf("an operation only in off: %v, want -2", d)
+	}
+	perW, perR, err := checkCalls(d1, d2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := formatCalls(perW); got != "eks-auth:AssumeRoleForPodIdentity 1, sts:GetCallerIdentity 1" {
+		t.Errorf("per workload: %s", got)
+	}
+	if got := formatCalls(perR); got != "eks:ListNodegroups 1" || sumCalls(perW) != 2 {
+		t.Errorf("per run: %s; per workload sum %d", got, sumCalls(perW))
+	}
+	// Not linear: 1 call for one workload, 4 for three.
+	if _, _, err := checkCalls(map[string]int{"a:B": 1}, map[string]int{"a:B": 4}, 3); err == nil {
+		t.Error("checkCalls accepted counts that are not linear in the workloads")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/podidentity"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // PodInfo is one current pod of a workload that uses the service account.
@@ -21,6 +22,7 @@ type PodInfo struct {
 	Injected                 bool      `json:"injected"`
 	CreatedBeforeAssociation bool      `json:"createdBeforeAssociation"`
 	Problems                 []string  `json:"problems,omitempty"`
+	UID                      types.UID `json:"-"` // for the credentials check's bound token
 }
 
 func checkServiceAccount(ctx context.Context, r *Report, d Deps, o Options) error {
@@ -76,7 +78,7 @@ func checkWorkloads(ctx context.Context, r *Report, d Deps, o Options, assoc *po
 	warned := map[string][]string{}
 	var warnings []string
 	for _, p := range v.Pods {
-		pi := PodInfo{Workload: p.Owner, Name: p.Name, Node: p.Node, Created: p.created, Injected: len(p.missing) == 0, Problems: p.Problems}
+		pi := PodInfo{Workload: p.Owner, Name: p.Name, Node: p.Node, Created: p.created, Injected: len(p.missing) == 0, Problems: p.Problems, UID: p.UID}
 		// creationTimestamp has one-second resolution: a pod created in
 		// the same second as the association is not "before" it.
 		pi.CreatedBeforeAssociation = !since.IsZero() && p.created.Before(since.Truncate(time.Second))

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -27,6 +28,9 @@ type PodVerdict struct {
 	Owner    string   `json:"owner,omitempty"` // kind/name of what answers for it; empty: no controller
 	OK       bool     `json:"ok"`
 	Problems []string `json:"problems,omitempty"`
+	// UID binds the credentials check's token to the pod without reading
+	// it again.
+	UID types.UID `json:"-"`
 
 	ownerRef  string   // the controller as the pod names it, before Owners
 	missing   []string // parts of the injection it lacks
@@ -236,7 +240,7 @@ func Evaluate(ns, sa string, pods []corev1.Pod, nodes []corev1.Node, agentPods [
 		if p.Namespace != ns || podServiceAccount(p) != sa || !kube.PodRunning(p) {
 			continue
 		}
-		pv := PodVerdict{Name: p.Name, Node: p.Spec.NodeName, created: p.CreationTimestamp.UTC()}
+		pv := PodVerdict{Name: p.Name, Node: p.Spec.NodeName, UID: p.UID, created: p.CreationTimestamp.UTC()}
 		if ref := metav1.GetControllerOf(p); ref != nil {
 			pv.ownerRef = strings.ToLower(ref.Kind) + "/" + ref.Name
 		}

@@ -67,7 +67,7 @@ func (f *Flow) restartedTarget(ctx context.Context) (credcheck.Expected, []credc
 			continue
 		}
 		seen[p.Workload] = true
-		subjects = append(subjects, credcheck.Subject{Workload: p.Workload, Pod: p.Pod, Node: p.Node})
+		subjects = append(subjects, credcheck.Subject{Workload: p.Workload, Pod: p.Pod, UID: p.UID, Node: p.Node})
 	}
 	if len(subjects) == 0 {
 		return exp, nil, fmt.Sprintf("no running pod of %s/%s has the injection", f.opts.Namespace, f.opts.ServiceAccount), false, nil
@@ -135,7 +135,7 @@ func verdictSubjects(v diagnose.Verdict) []credcheck.Subject {
 		}
 		if p.OK && !seen[owner] {
 			seen[owner] = true
-			out = append(out, credcheck.Subject{Workload: owner, Pod: p.Name, Node: p.Node})
+			out = append(out, credcheck.Subject{Workload: owner, Pod: p.Name, UID: p.UID, Node: p.Node})
 		}
 	}
 	return out
@@ -153,7 +153,7 @@ func statusSubjects(pods []diagnose.PodInfo) []credcheck.Subject {
 		}
 		if p.Injected && len(p.Problems) == 0 && !seen[owner] {
 			seen[owner] = true
-			out = append(out, credcheck.Subject{Workload: owner, Pod: p.Name, Node: p.Node})
+			out = append(out, credcheck.Subject{Workload: owner, Pod: p.Name, UID: p.UID, Node: p.Node})
 		}
 	}
 	return out

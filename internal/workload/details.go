@@ -1,5 +1,7 @@
 package workload
 
+import "k8s.io/apimachinery/pkg/types"
+
 // The typed details of workload's steps (their "details" in `-o json`).
 
 // PodReport is one pod after (or before) a restart, as printed and in JSON.
@@ -12,6 +14,9 @@ type PodReport struct {
 	OK       bool     `json:"ok"`                 // the pod is as the step wants it
 	Problems []string `json:"problems,omitempty"` // why it is not
 	Warnings []string `json:"warnings,omitempty"`
+	// UID binds the credentials check's token to the pod without reading
+	// it again.
+	UID types.UID `json:"-"`
 }
 
 // RestartDetails are the restart step's facts.

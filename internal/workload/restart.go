@@ -91,7 +91,7 @@ func (r *Restart) reports(w kube.Workload, pods []corev1.Pod) (out []PodReport, 
 		p := &pods[i]
 		in := kube.CheckInjection(p)
 		probs := r.problems(p, in)
-		out = append(out, PodReport{Workload: w.Ref(), Pod: p.Name, Node: p.Spec.NodeName, Injected: in.Injected(), OK: len(probs) == 0, Problems: probs, Warnings: in.Warnings})
+		out = append(out, PodReport{Workload: w.Ref(), Pod: p.Name, Node: p.Spec.NodeName, Injected: in.Injected(), OK: len(probs) == 0, Problems: probs, Warnings: in.Warnings, UID: p.UID})
 		if len(probs) > 0 {
 			bad = append(bad, fmt.Sprintf("pod %s: %s", p.Name, strings.Join(probs, ", ")))
 		}
