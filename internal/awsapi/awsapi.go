@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
+	"github.com/aws/aws-sdk-go-v2/service/eksauth"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -152,6 +153,9 @@ type Clients struct {
 	eks                       *eks.Client
 	iam                       *iam.Client
 	sts                       *sts.Client
+
+	eksAuthOnce sync.Once
+	eksAuth     *eksauth.Client
 }
 
 // New wraps an existing configuration (tests point it at fakeaws with
@@ -186,6 +190,14 @@ func (c *Clients) IAM() *iam.Client {
 func (c *Clients) STS() *sts.Client {
 	c.stsOnce.Do(func() { c.sts = sts.NewFromConfig(c.cfg) })
 	return c.sts
+}
+
+// EKSAuth returns the EKS Auth client (AssumeRoleForPodIdentity, the Pod
+// Identity agent's call, which the credentials check makes too). It honours
+// AWS_ENDPOINT_URL_EKS_AUTH.
+func (c *Clients) EKSAuth() *eksauth.Client {
+	c.eksAuthOnce.Do(func() { c.eksAuth = eksauth.NewFromConfig(c.cfg) })
+	return c.eksAuth
 }
 
 // built reports which clients exist (for tests of laziness).

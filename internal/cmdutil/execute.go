@@ -12,20 +12,21 @@ import (
 // run the job with flow.Run, render its outcome (text, or one JSON
 // document) and return its error, marked as already shown.
 func Execute(ctx context.Context, f *Factory, job flow.Job) error {
-	var out flow.Outcome
-	cluster := f.Globals.Cluster
-	var err error
+	var (
+		out flow.Outcome
+		err error
+	)
+	g := f.Globals // this run's copy: the file may name the cluster
 	if job.Load != nil {
-		cluster, err = job.Load(cluster)
+		g.Cluster, err = job.Load(g.Cluster)
 	}
 	if err == nil {
-		f.Globals.Cluster = cluster
-		err = f.Globals.Validate(!job.NoCluster)
+		err = g.Validate(!job.NoCluster)
 	}
 	if err != nil {
-		out = flow.Refused(job, f.Globals.Cluster, err)
+		out = flow.Refused(job, g.Cluster, err)
 	} else {
-		out = flow.Run(ctx, f.env(), job)
+		out = flow.Run(ctx, f.env(g), job)
 	}
 	ui.Render(f.IO, f.Globals.JSON(), out)
 	if f.Globals.Verbose {
@@ -37,10 +38,10 @@ func Execute(ctx context.Context, f *Factory, job flow.Job) error {
 	return nil
 }
 
-// env is what a run takes from the factory.
-func (f *Factory) env() flow.Env {
+// env is what a run takes from the factory, for the run's global flags g.
+func (f *Factory) env(g Globals) flow.Env {
 	return flow.Env{
-		Clients: f, Cluster: f.Globals.Cluster, Timeout: f.Globals.Timeout,
+		Clients: f, Cluster: g.Cluster, Timeout: g.Timeout,
 		Sink:     f.Status(),
 		Lines:    ui.Lines(f.IO.ErrOut, f.IO.ColorEnabled()),
 		APICalls: f.APICalls,

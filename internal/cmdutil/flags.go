@@ -41,6 +41,14 @@ func AddRestartFlags(cmd *cobra.Command, o *flow.Options) {
 	fs := cmd.Flags()
 	fs.StringArrayVar(&o.Workloads, "workload", nil, "restart only this KIND/NAME (deployment/carts, sts/db, ds/agent; repeatable)")
 	fs.BoolVar(&o.Force, "force", false, "restart even when every pod already has Pod Identity credentials")
+	AddCredentialsFlag(cmd, &o.Credentials)
+}
+
+// AddCredentialsFlag registers --credentials: the proof, after the
+// injection, that the pods' credentials work (the agent's EKS Auth call).
+func AddCredentialsFlag(cmd *cobra.Command, mode *string) {
+	cmd.Flags().StringVar(mode, "credentials", "auto", "prove the pods' credentials with the agent's exchange (EKS Auth AssumeRoleForPodIdentity, then sts:GetCallerIdentity): "+
+		"auto (when your identity may; else a warning), require (a proof that cannot be made fails) or off")
 }
 
 // AddTargetFlags registers --ns/--namespace and --sa/--service-account.

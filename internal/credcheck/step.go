@@ -109,9 +109,6 @@ func Judge(d *Details, mode Mode, exp Expected) (step.Result, error) {
 			proven = append(proven, p)
 		}
 	}
-	for _, p := range proven {
-		res.Changes = append(res.Changes, ProofLine(p))
-	}
 	if len(denied) > 0 {
 		first := denied[0]
 		var names []string

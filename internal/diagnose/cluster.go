@@ -338,3 +338,16 @@ func simulateNodeRole(ctx context.Context, api IAMAPI, roleArn, clusterArn strin
 	}
 	return "unknown: the simulation returned no result", nil
 }
+
+// NodeRoleProblems checks, as status does, that the roles of the cluster's
+// managed node groups allow eks-auth:AssumeRoleForPodIdentity (the agent's
+// call), and returns the findings that are errors: verify uses it, since a
+// node role without the permission fails every pod on its nodes although
+// the caller's own exchange succeeds.
+func NodeRoleProblems(ctx context.Context, d Deps, o Options) ([]Finding, error) {
+	var r Report
+	if err := checkNodeRoles(ctx, &r, d, o); err != nil {
+		return nil, err
+	}
+	return r.Errors(), nil
+}

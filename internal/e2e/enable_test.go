@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/podid/podid/internal/fakeaws"
+	"github.com/podid/podid/internal/lab"
 	"github.com/podid/podid/internal/lab/labtest"
 	"github.com/podid/podid/internal/step"
 )
@@ -22,7 +24,7 @@ func TestEnableEndToEndThenUnchanged(t *testing.T) {
 	}
 	d := r.Doc(t)
 	want := map[string]step.Status{"cluster": step.Unchanged, "install-agent": "", "verify-role": step.Unchanged,
-		"associate": step.Changed, "propagation": step.Changed, "restart": step.Changed}
+		"associate": step.Changed, "propagation": step.Changed, "restart": step.Changed, "credentials": step.Unchanged}
 	for _, s := range d.Steps {
 		if ws, ok := want[s.Name]; !ok || (ws != "" && s.Status != ws) {
 			t.Errorf("step %s: status %s, want %s", s.Name, s.Status, ws)
@@ -34,6 +36,18 @@ func TestEnableEndToEndThenUnchanged(t *testing.T) {
 	}
 	if as := w.Associations(w.App.Namespace); len(as) != 1 || as[0].ServiceAccount != "carts" {
 		t.Fatalf("associations after enable: %+v", as)
+	}
+	// enable ends with the identity the pods will hold (the agent's exchange).
+	var res struct {
+		Result struct {
+			Credentials struct {
+				Proofs []struct{ Outcome, Identity string } `json:"proofs"`
+			} `json:"credentials"`
+		} `json:"result"`
+	}
+	r.Decode(t, &res)
+	if ps := res.Result.Credentials.Proofs; len(ps) != 1 || ps[0].Outcome != "proven" || !strings.Contains(ps[0].Identity, ":assumed-role/"+lab.CartsRole+"/eks-") {
+		t.Errorf("enable's credentials proof: %+v, want one proven assumed-role session of %s", ps, lab.CartsRole)
 	}
 	if inj, total := w.InjectedPods(t); total == 0 || inj != total {
 		t.Fatalf("after enable %d of %d current pods are injected", inj, total)

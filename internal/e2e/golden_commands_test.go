@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/podid/podid/internal/lab/labtest"
 )
@@ -22,6 +23,9 @@ type goldenCase struct {
 	setup func(t *testing.T, w *world) string
 	args  func(w *world, dir string) []string
 	code  int // the exit code both runs must end with
+	// slow makes the association take 3 s to reach the webhook (instead of
+	// 300 ms), so that a wait for it is always seen.
+	slow bool
 }
 
 func target(w *world, _ string) []string { return w.Target() }
@@ -76,7 +80,7 @@ var goldenCases = []goldenCase{
 		return []string{"--ns", w.App.Namespace, "--sa", "nosuch", "--role", "eks-workshop-carts-dynamo"}
 	}, code: 3},
 
-	{command: "restart", name: "changed", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")},
+	{command: "restart", name: "changed", ns: []labtest.NamespaceOption{labtest.ServiceAccount("carts")}, slow: true,
 		setup: func(t *testing.T, w *world) string {
 			t.Helper()
 			if r := w.Podid(t, append([]string{"associate", "--role", "eks-workshop-carts-dynamo"}, w.Target()...)...); r.Code != 0 {
@@ -131,7 +135,11 @@ func TestGoldenCommands(t *testing.T) {
 		t.Run(strings.ReplaceAll(gc.command, " ", "-")+"/"+gc.name, func(t *testing.T) {
 			t.Parallel()
 			for _, asJSON := range []bool{false, true} {
-				w := newWorld(t, fastOpts(), gc.ns...)
+				opts := fastOpts()
+				if gc.slow {
+					opts.PropagationDelay = 3 * time.Second
+				}
+				w := newWorld(t, opts, gc.ns...)
 				repl := map[string]string{}
 				dir := ""
 				if gc.setup != nil {

@@ -46,6 +46,10 @@ var (
 	rePod      = regexp.MustCompile(`\b(app)-[a-z0-9]{8,10}-[a-z0-9]{5}\b`)
 	rePort     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	reNode     = regexp.MustCompile(`kwok-node-\d+`)
+	// EKS Auth's session names end in a random UUID; credentials expire
+	// hours after the run.
+	reSession = regexp.MustCompile(`/eks-[A-Za-z0-9_-]+-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	reExpires = regexp.MustCompile(`expires \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
 )
 
 // normalize removes what changes from run to run: durations, IDs, the
@@ -60,6 +64,8 @@ func normalize(s, ns string) string {
 	s = rePod.ReplaceAllString(s, "$1-POD")
 	s = rePort.ReplaceAllString(s, "127.0.0.1:PORT")
 	s = reNode.ReplaceAllString(s, "kwok-node-N")
+	s = reSession.ReplaceAllString(s, "/eks-SESSION")
+	s = reExpires.ReplaceAllString(s, "expires TIME")
 	return s
 }
 
@@ -79,7 +85,7 @@ func normalizeJSON(t *testing.T, s, ns string) string {
 				switch k {
 				case "seconds", "waitedSeconds", "probes":
 					x[k] = 0
-				case "createdAt", "modifiedAt", "created":
+				case "createdAt", "modifiedAt", "created", "expiration":
 					x[k] = "TIME"
 				case "apiCalls", "clientRequestToken":
 					delete(x, k)

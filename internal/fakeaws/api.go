@@ -54,6 +54,18 @@ type AgentSpec struct {
 	Cluster       string
 	Version       string // add-on version, e.g. v1.3.10-eksbuild.1
 	Configuration string // configurationValues JSON (may be empty)
+	// Preserve are conflicting fields (as AgentConflictChecker names them)
+	// whose current values the backend keeps: resolveConflicts PRESERVE.
+	Preserve []string
+}
+
+// AgentConflictChecker is an optional part of a ClusterBackend: the fields
+// of the agent's resources that someone other than EKS owns with values
+// other than spec's (a self-managed install of the agent), named as EKS
+// names them in a ConfigurationConflict issue. The fake adds them to the
+// conflicts SetAddonConflicts records.
+type AgentConflictChecker interface {
+	AgentConflicts(ctx context.Context, spec AgentSpec) ([]string, error)
 }
 
 // AgentHealth is what the backend reports about the agent DaemonSet.

@@ -587,6 +587,19 @@ func (s *Server) startAddonLifecycleLocked(cs *clusterState, a *addonState, upda
 		if !sleepCtx(ctx, delay) {
 			return
 		}
+		// What the cluster itself holds (a self-managed agent) conflicts
+		// too: NONE fails on it, PRESERVE keeps it, OVERWRITE replaces it.
+		if checker, ok := b.(AgentConflictChecker); ok && a.name == AgentAddonName && resolve != resolveOverwrite {
+			found, err := checker.AgentConflicts(ctx, spec)
+			if err != nil {
+				s.logger.Debug("fakeaws: AgentConflicts", "cluster", cluster, "err", err)
+			}
+			if resolve == resolvePreserve {
+				spec.Preserve = found
+			} else {
+				conflicts = append(conflicts, found...)
+			}
+		}
 		if len(conflicts) > 0 {
 			status := addonCreateFailed
 			if update {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -796,5 +797,89 @@ func TestAddonResolveConflicts(t *testing.T) {
 	waitStatus(ekstypes.AddonStatusActive)
 	if got := c.srv.AddonConflicts(testCluster, AgentAddonName); len(got) != 0 {
 		t.Errorf("conflicts after OVERWRITE: %v", got)
+	}
+}
+
+// conflictBackend is a recordingBackend whose cluster holds a self-managed
+// agent: it reports conflicting fields and records what ApplyAgent was told
+// to preserve.
+type conflictBackend struct {
+	*recordingBackend
+	fields   []string
+	preserve [][]string
+	asked    int
+}
+
+func (b *conflictBackend) AgentConflicts(context.Context, AgentSpec) ([]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.asked++
+	return b.fields, nil
+}
+
+func (b *conflictBackend) ApplyAgent(ctx context.Context, spec AgentSpec) error {
+	b.mu.Lock()
+	b.preserve = append(b.preserve, spec.Preserve)
+	b.mu.Unlock()
+	return b.recordingBackend.ApplyAgent(ctx, spec)
+}
+
+// Conflicts the backend's cluster holds (a self-managed agent DaemonSet)
+// are resolved like recorded ones: NONE fails listing them, PRESERVE
+// applies keeping them, OVERWRITE applies over them without asking.
+func TestAddonConflictsFromBackend(t *testing.T) {
+	t.Parallel()
+	field := "DaemonSet.apps eks-pod-identity-agent - .spec.template.spec.tolerations"
+	b := &conflictBackend{recordingBackend: &recordingBackend{}, fields: []string{field}}
+	c := start(t, Options{Backend: b, AddonDelay: 10 * time.Millisecond, AddonReadyTimeout: 5 * time.Second})
+	ctx := context.Background()
+	cluster, name := aws.String(testCluster), aws.String(AgentAddonName)
+	in := &eks.DescribeAddonInput{ClusterName: cluster, AddonName: name}
+	wait := func(want ekstypes.AddonStatus) *ekstypes.Addon {
+		t.Helper()
+		var a *ekstypes.Addon
+		eventually(t, 5*time.Second, "add-on "+string(want), func() bool {
+			out, err := c.eks.DescribeAddon(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a = out.Addon
+			return a.Status == want
+		})
+		return a
+	}
+	if _, err := c.eks.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: cluster, AddonName: name}); err != nil {
+		t.Fatal(err)
+	}
+	a := wait(ekstypes.AddonStatusCreateFailed)
+	if len(a.Health.Issues) != 1 || !strings.Contains(aws.ToString(a.Health.Issues[0].Message), field) {
+		t.Errorf("issues %+v", a.Health.Issues)
+	}
+	if calls, _, _ := b.snapshot(); len(calls) != 0 {
+		t.Errorf("NONE applied the agent over the self-managed one: %v", calls)
+	}
+	if _, err := c.eks.DeleteAddon(ctx, &eks.DeleteAddonInput{ClusterName: cluster, AddonName: name, Preserve: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "add-on deleted", func() bool {
+		_, err := c.eks.DescribeAddon(ctx, in)
+		var nf *ekstypes.ResourceNotFoundException
+		return errors.As(err, &nf)
+	})
+	if _, err := c.eks.CreateAddon(ctx, &eks.CreateAddonInput{ClusterName: cluster, AddonName: name, ResolveConflicts: ekstypes.ResolveConflictsOverwrite}); err != nil {
+		t.Fatal(err)
+	}
+	wait(ekstypes.AddonStatusActive)
+	if _, err := c.eks.UpdateAddon(ctx, &eks.UpdateAddonInput{ClusterName: cluster, AddonName: name, ResolveConflicts: ekstypes.ResolveConflictsPreserve}); err != nil {
+		t.Fatal(err)
+	}
+	wait(ekstypes.AddonStatusActive)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.preserve) != 2 || len(b.preserve[0]) != 0 || !slices.Equal(b.preserve[1], []string{field}) {
+		t.Errorf("ApplyAgent preserve = %q, want none on OVERWRITE, then the field on PRESERVE", b.preserve)
+	}
+	if b.asked != 2 {
+		t.Errorf("conflicts asked %d times, want 2 (NONE and PRESERVE; OVERWRITE need not ask)", b.asked)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/podid/podid/internal/credcheck"
 	"github.com/podid/podid/internal/diagnose"
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/podidentity"
@@ -110,14 +111,21 @@ func stepsJob(command string, o Options, dryRun, needKube, needTarget bool, buil
 
 // Status is `podid status`: every read-only check, cluster-wide or for one
 // service account (both or neither of t's names).
-func Status(t Target) Job {
+func Status(t Target, credentials string) Job {
+	var fl *Flow
 	return Job{
 		Command: "status", Target: t, NeedKube: true,
 		Validate: func() error {
+			var err error
 			if t.Namespace == "" && t.ServiceAccount == "" {
-				return nil
+				fl, err = New(Options{Credentials: credentials}, false)
+				return err
 			}
-			return fail.WithHint(t.Validate(), "pass both --ns and --sa, or neither for the whole cluster")
+			if err := fail.WithHint(t.Validate(), "pass both --ns and --sa, or neither for the whole cluster"); err != nil {
+				return err
+			}
+			fl, err = New(Options{Target: t, Credentials: credentials}, true)
+			return err
 		},
 		Do: func(ctx context.Context, sess *Session, env Env) Done {
 			start := time.Now()
@@ -125,6 +133,19 @@ func Status(t Target) Job {
 			line.Waiting("checking add-on, agent, node roles, associations, workloads")
 			o := diagnose.Options{Cluster: sess.Cluster, Namespace: t.Namespace, ServiceAccount: t.ServiceAccount}
 			rep, err := diagnose.Status(ctx, diagnose.Deps{EKS: sess.AWS.EKS(), IAM: sess.AWS.IAM(), Kube: sess.Kube.Client}, o)
+			var creds *credcheck.Details
+			if err == nil && t.Namespace != "" {
+				// The agent's exchange for the pods that passed.
+				fl.bind(sess)
+				line.Waiting("EKS Auth AssumeRoleForPodIdentity for the running pods")
+				res, cerr := fl.provePods(ctx, statusSubjects(rep.Pods), false)
+				creds, _ = res.Details.(*credcheck.Details)
+				if cerr != nil && fail.KindOf(cerr) != fail.KindVerification {
+					err = cerr
+				} else {
+					rep.Findings = append(rep.Findings, credentialFindings(res, cerr)...)
+				}
+			}
 			sr := step.Report{Name: "status", Status: step.Unchanged, Duration: time.Since(start)}
 			sr.Seconds = sr.Duration.Seconds()
 			switch {
@@ -138,23 +159,37 @@ func Status(t Target) Job {
 				}
 			}
 			line.Done(sr)
-			return Done{Steps: []step.Report{sr}, Result: StatusResult{Report: rep, Options: o}, Err: err}
+			return Done{Steps: []step.Report{sr}, Result: StatusResult{Report: rep, Credentials: creds, Options: o}, Err: err}
 		},
 	}
+}
+
+// VerifyResult is verify's result: the verdict on the running pods and the
+// proof of their credentials.
+type VerifyResult struct {
+	diagnose.Verdict
+	Credentials *credcheck.Details `json:"credentials,omitempty"`
 }
 
 // StatusResult is status' result: the findings, and what they were for.
 type StatusResult struct {
 	diagnose.Report
-	Options diagnose.Options `json:"-"`
+	// Credentials is the proof of the running pods' credentials (with --ns
+	// and --sa).
+	Credentials *credcheck.Details `json:"credentials,omitempty"`
+	Options     diagnose.Options   `json:"-"`
 }
 
 // Verify is `podid verify`: every running pod of the service account has
 // the injection and a ready agent; with wait, until it holds.
-func Verify(t Target, wait bool) Job {
+func Verify(t Target, wait bool, credentials string) Job {
+	var fl *Flow
 	return Job{
 		Command: "verify", Target: t, NeedKube: true,
-		Validate: t.Validate,
+		Validate: func() (err error) {
+			fl, err = New(Options{Target: t, Credentials: credentials}, true)
+			return err
+		},
 		Do: func(ctx context.Context, sess *Session, env Env) Done {
 			start := time.Now()
 			line := env.sink().Start("verify")
@@ -181,7 +216,26 @@ func Verify(t Target, wait bool) Job {
 				rep.Status, rep.Error, rep.Hint = step.Failed, err.Error(), fail.HintOf(err)
 			}
 			line.Done(rep)
-			return Done{Steps: []step.Report{rep}, Result: v, Err: err}
+			reps := []step.Report{rep}
+			res := VerifyResult{Verdict: v}
+			if err == nil {
+				// Injected is half the path: the agent's exchange proves the rest.
+				fl.bind(sess)
+				var cr step.Report
+				cr, res.Credentials, err = fl.proveStep(ctx, env, verdictSubjects(v), func(ctx context.Context) error {
+					// The agent signs with the node role, not with podid's
+					// identity: a node role without the permission fails
+					// every pod on its nodes although the exchange succeeded.
+					o := diagnose.Options{Cluster: sess.Cluster, Namespace: t.Namespace, ServiceAccount: t.ServiceAccount}
+					probs, err := diagnose.NodeRoleProblems(ctx, diagnose.Deps{EKS: sess.AWS.EKS(), IAM: sess.AWS.IAM(), Kube: sess.Kube.Client}, o)
+					if err != nil || len(probs) == 0 {
+						return err
+					}
+					return fail.Verifyf(probs[0].Fix, "%s", probs[0].Message)
+				})
+				reps = append(reps, cr)
+			}
+			return Done{Steps: reps, Result: res, Err: err}
 		},
 	}
 }

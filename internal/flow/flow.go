@@ -16,6 +16,7 @@ import (
 
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 
+	"github.com/podid/podid/internal/credcheck"
 	"github.com/podid/podid/internal/fail"
 	"github.com/podid/podid/internal/kube"
 	"github.com/podid/podid/internal/podidentity"
@@ -48,6 +49,10 @@ type Options struct {
 	// restart
 	Workloads []string
 	Force     bool
+
+	// Credentials is --credentials: auto (prove the new pods' credentials
+	// when the caller may), require or off ("" = auto).
+	Credentials string
 }
 
 // Flow builds the steps of one run and carries results between them.
@@ -69,6 +74,10 @@ type Flow struct {
 	verifying bool
 
 	resolveConflicts ekstypes.ResolveConflicts // parsed --resolve-conflicts
+
+	credMode  credcheck.Mode           // parsed --credentials
+	creds     *credcheck.Checker       // the run's exchanges (cached per pod)
+	restarted *workload.RestartDetails // what the restart step reported
 }
 
 // New validates the options that need no API call and returns a Flow; bind
@@ -85,6 +94,9 @@ func New(opts Options, needTarget bool) (*Flow, error) {
 		return nil, err
 	}
 	f.resolveConflicts = rc
+	if f.credMode, err = credcheck.ParseMode(opts.Credentials); err != nil {
+		return nil, fail.Usagef("pass --credentials auto, require or off", "%v", err)
+	}
 	if opts.TargetRoleArn != "" {
 		if _, err := validate.RoleArn(opts.TargetRoleArn); err != nil {
 			return nil, fail.Usagef("pass the ARN of the role to chain to, e.g. --target-role-arn arn:aws:iam::111122223333:role/carts-dynamo", "invalid --target-role-arn: %v", err)
@@ -151,17 +163,18 @@ func (f *Flow) Propagation(standalone bool) step.Step {
 
 // Restart is the restart step.
 func (f *Flow) Restart() step.Step {
-	return &workload.Restart{
+	return &restartStep{f: f, Restart: &workload.Restart{
 		Client: f.sess.Kube.Client, Namespace: f.opts.Namespace, ServiceAccount: f.opts.ServiceAccount,
 		Only: f.workloads, Force: f.opts.Force, ForceIf: func() bool { return f.assocMoved },
-	}
+	}}
 }
 
 // Rollout is what follows the association, the same in enable, restart and
-// every apply entry: propagation, then the restart. A step that must run
-// after the restart (for every command that restarts) goes here.
+// every apply entry: propagation, the restart, then the proof of the new
+// pods' credentials. A step that must run after the restart (for every
+// command that restarts) goes here.
 func (f *Flow) Rollout(standalone bool) []step.Step {
-	return []step.Step{f.Propagation(standalone), f.Restart()}
+	return []step.Step{f.Propagation(standalone), f.Restart(), f.Credentials()}
 }
 
 // resolveRole finds the role once per run.

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"github.com/podid/podid/internal/credcheck"
 	"github.com/podid/podid/internal/podidentity"
 	"github.com/podid/podid/internal/step"
 	"github.com/podid/podid/internal/trust"
@@ -23,6 +24,8 @@ type Result struct {
 	// NotRestarted: the service account's pods the restart does not
 	// replace, each with its owner and fix.
 	NotRestarted []workload.NotRestarted `json:"notRestarted,omitempty"`
+	// Credentials: the proof of the new pods' credentials.
+	Credentials *credcheck.Details `json:"credentials,omitempty"`
 }
 
 // ResultOf gathers the result from the steps' reports.
@@ -40,6 +43,8 @@ func ResultOf(reps []step.Report) Result {
 			out.Association = d.Association
 		case *podidentity.DisassociationDetails:
 			out.Association, out.Deleted = d.Association, d.Deleted
+		case *credcheck.Details:
+			out.Credentials = d
 		case *workload.RestartDetails:
 			out.Pods, out.NotRestarted = d.Pods, d.NotRestarted
 		}

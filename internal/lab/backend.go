@@ -111,6 +111,8 @@ func (hd *Handle) ApplyAgent(ctx context.Context, spec fakeaws.AgentSpec) error 
 			return hd.ApplyAgent(ctx, spec) // raced with another handle: update instead
 		}
 	case err == nil:
+		// resolveConflicts PRESERVE keeps the self-managed values.
+		preserveFields(ds, old, spec.Preserve)
 		ds.ResourceVersion = old.ResourceVersion
 		_, err = api.Update(ctx, ds, metav1.UpdateOptions{FieldManager: "eks"})
 		if apierrors.IsConflict(err) {

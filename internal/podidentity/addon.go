@@ -374,7 +374,7 @@ func AddonFix(cluster, region string, a *ekstypes.Addon) string {
 	switch {
 	case a.Status == ekstypes.AddonStatusCreateFailed && conflict:
 		return fmt.Sprintf("another eks-pod-identity-agent install (a self-managed DaemonSet, e.g. the Helm chart) owns those fields. "+
-			"A failed creation cannot be updated: delete it (%s), then create it taking the DaemonSet over: %s --resolve-conflicts overwrite; "+
+			"A failed creation cannot be updated: delete it, keeping the running DaemonSet (%s --preserve), then create it taking the DaemonSet over: %s --resolve-conflicts overwrite; "+
 			"or remove the self-managed install first (e.g. helm uninstall) and run %s", deleteAddon, podid, podid)
 	case a.Status == ekstypes.AddonStatusCreateFailed:
 		return fmt.Sprintf("fix the issues above, delete the failed add-on (%s) and run %s again; details: %s", deleteAddon, podid, describe)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/podid/podid/internal/credcheck"
 	"github.com/podid/podid/internal/diagnose"
 	"github.com/podid/podid/internal/flow"
 	"github.com/podid/podid/internal/kube"
@@ -25,6 +26,9 @@ func Text(w io.Writer, out flow.Outcome) {
 		StatusText(w, r.Report, r.Options)
 	case diagnose.Verdict:
 		VerifyText(w, r)
+	case flow.VerifyResult:
+		VerifyText(w, r.Verdict)
+		CredentialsText(w, r.Credentials)
 	case flow.ApplyResult:
 		if len(r.Agent) > 0 && r.Agent[0].Status != step.Failed {
 			ApplyTable(w, r)
@@ -118,6 +122,43 @@ func printPods(w io.Writer, reps []step.Report) {
 			}
 		}
 	}
+	for _, r := range reps {
+		if d, ok := r.Details.(*credcheck.Details); ok && r.Status != step.Planned {
+			CredentialsText(w, d)
+		}
+	}
+}
+
+// CredentialsText prints, per workload, the identity its pods will hold
+// (the credentials step's proof).
+func CredentialsText(w io.Writer, d *credcheck.Details) {
+	if d == nil {
+		return
+	}
+	for _, p := range d.Proofs {
+		switch p.Outcome {
+		case credcheck.Proven:
+			fmt.Fprintf(w, "  ✓ credentials %s\n", credentialsLine(p))
+		case credcheck.Denied:
+			fmt.Fprintf(w, "  ✗ credentials %s (pod %s): %s\n", p.Workload, p.Pod, p.Problem)
+		case credcheck.NotProven:
+			fmt.Fprintf(w, "  ! credentials %s (pod %s): not proven, missing %s\n", p.Workload, p.Pod, p.Missing)
+		}
+	}
+}
+
+func credentialsLine(p credcheck.Proof) string {
+	line := credcheck.ProofLine(p)
+	var notes []string
+	if p.ChainedFrom != "" {
+		notes = append(notes, "chained from "+p.ChainedFrom)
+	}
+	if p.SessionTags {
+		notes = append(notes, "session tags")
+	} else {
+		notes = append(notes, "no session tags")
+	}
+	return line + " (" + strings.Join(notes, ", ") + ")"
 }
 
 // StatusText prints status' findings as a checklist: ✓ ok, ! warn, ✗ error,

@@ -14,8 +14,9 @@ import (
 
 // Options are status' inputs.
 type Options struct {
-	F      *cmdutil.Factory
-	Target flow.Target
+	F           *cmdutil.Factory
+	Target      flow.Target
+	Credentials string
 }
 
 // NewCmd returns the status command; runF replaces the run in tests.
@@ -36,6 +37,8 @@ With --ns/--sa:
   service-account  exists; IRSA annotation
   workload         each workload's current pods have the injection (else: created before the association?)
                    and run on nodes with a ready agent (not Fargate, Windows or hybrid)
+  credentials      the agent's exchange for one ready pod per workload (EKS Auth AssumeRoleForPodIdentity,
+                   then sts:GetCallerIdentity with the credentials returned): the role the pods will hold
 Without them:
   association      every association of the cluster: role exists? trust ok?
 
@@ -52,9 +55,10 @@ Each finding is ok, warn or error; every warn and error says what to do. Exit 3 
 		},
 	}
 	cmdutil.AddTargetFlags(cmd, &opts.Target)
+	cmdutil.AddCredentialsFlag(cmd, &opts.Credentials)
 	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {
-	return cmdutil.Execute(ctx, opts.F, flow.Status(opts.Target))
+	return cmdutil.Execute(ctx, opts.F, flow.Status(opts.Target, opts.Credentials))
 }

@@ -14,9 +14,10 @@ import (
 
 // Options are verify's inputs.
 type Options struct {
-	F      *cmdutil.Factory
-	Target flow.Target
-	Wait   bool
+	F           *cmdutil.Factory
+	Target      flow.Target
+	Wait        bool
+	Credentials string
 }
 
 // NewCmd returns the verify command; runF replaces the run in tests.
@@ -27,7 +28,10 @@ func NewCmd(f *cmdutil.Factory, runF func(*cobra.Command, *Options) error) *cobr
 		Short: "Check that every running pod of a service account has Pod Identity credentials",
 		Long: `Check the post-condition of a deploy, without changing anything: every running (not finished, not
 terminating) pod of the service account has the Pod Identity injection (label, projected token volume,
-environment and mount in every container) and runs on a node with a ready agent pod.
+environment and mount in every container) and runs on a node with a ready agent pod. Then podid makes the
+exchange the agent will make for one pod of each workload (a token bound to the pod, EKS Auth
+AssumeRoleForPodIdentity, sts:GetCallerIdentity with the credentials returned) and reports the role
+the pods will hold; a denial names the failing link and the fix (--credentials off skips it).
 
 Exit 3 names each bad pod and why. With --wait, podid watches the pods, the nodes and the agent pods
 until the post-condition holds; when --timeout runs out it exits 4 naming what is still missing.`,
@@ -42,10 +46,11 @@ until the post-condition holds; when --timeout runs out it exits 4 naming what i
 		},
 	}
 	cmdutil.AddTargetFlags(cmd, &opts.Target)
+	cmdutil.AddCredentialsFlag(cmd, &opts.Credentials)
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait (up to --timeout) until every pod passes, watching pods and agent pods")
 	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {
-	return cmdutil.Execute(ctx, opts.F, flow.Verify(opts.Target, opts.Wait))
+	return cmdutil.Execute(ctx, opts.F, flow.Verify(opts.Target, opts.Wait, opts.Credentials))
 }
