@@ -39,7 +39,7 @@ func AddAssociateFlags(cmd *cobra.Command, o *flow.Options, tags *[]string) {
 // AddRestartFlags registers restart's flags.
 func AddRestartFlags(cmd *cobra.Command, o *flow.Options) {
 	fs := cmd.Flags()
-	fs.StringArrayVar(&o.Workloads, "workload", nil, "restart only this KIND/NAME (deployment/carts, sts/db, ds/agent; repeatable)")
+	fs.StringArrayVar(&o.Workloads, "workload", nil, "restart only this workload: KIND/NAME (deployment/carts, sts/db, ds/agent) or NAME of any kind; repeatable")
 	fs.BoolVar(&o.Force, "force", false, "restart even when every pod already has Pod Identity credentials")
 	AddCredentialsFlag(cmd, &o.Credentials)
 }
