@@ -48,9 +48,9 @@ func TestREADMEPolicyIsLeastPrivilege(t *testing.T) {
 	}
 	t.Run("full policy", func(t *testing.T) {
 		t.Parallel()
-		w, r := enable(t, full, "--role", lab.CartsRole)
+		w, r := enable(t, full, "--role", lab.CartsRole, "--credentials", "require")
 		if r.Code != 0 {
-			t.Fatalf("enable with the README policy: exit %d\n%s", r.Code, r.Stderr)
+			t.Fatalf("enable --credentials require with the README policy: exit %d\n%s", r.Code, r.Stderr)
 		}
 		if inj, total := w.InjectedPods(t); total == 0 || inj != total {
 			t.Errorf("%d of %d pods injected", inj, total)
@@ -77,7 +77,10 @@ func TestREADMEPolicyIsLeastPrivilege(t *testing.T) {
 					actions = actionsOf(st)
 				}
 			}
-			_, r := enable(t, withoutStatement(t, sid), "--role", lab.CartsRole)
+			// The proof of the pods' credentials is demanded, so that its
+			// permission is proven necessary too (the default, auto, only
+			// warns without it; tested below).
+			_, r := enable(t, withoutStatement(t, sid), "--role", lab.CartsRole, "--credentials", "require")
 			if r.Code == 0 {
 				t.Fatalf("enable passed without statement %s (%v): the README lists a permission podid does not need", sid, actions)
 			}
@@ -93,5 +96,13 @@ func TestREADMEPolicyIsLeastPrivilege(t *testing.T) {
 			mustContain(t, "stderr", r.Stderr, "hint:")
 		})
 	}
+	t.Run("without ProveCredentials, auto only warns", func(t *testing.T) {
+		t.Parallel()
+		_, r := enable(t, withoutStatement(t, "ProveCredentials"), "--role", lab.CartsRole)
+		if r.Code != 0 {
+			t.Fatalf("enable (--credentials auto) without ProveCredentials: exit %d, want 0 with a warning\n%s", r.Code, r.Stderr)
+		}
+		mustContain(t, "stderr", r.Stderr, "not proven", "eks-auth:AssumeRoleForPodIdentity")
+	})
 	t.Logf("FIGURE least privilege: %d required statements each proven necessary, %d optional ones proven unneeded for enable --role", len(required), len(optional))
 }
