@@ -29,6 +29,7 @@ type ApplyOptions struct {
 	DryRun       bool    // check everything, change nothing
 	EKSRate      float64 // EKS requests/s (0 = DefaultEKSRate)
 	AddonVersion string
+	Credentials  string // --credentials for every entry: auto, require or off
 }
 
 // ApplyEntry is the outcome of one entry of podid.yaml; its shape is part of
@@ -119,7 +120,9 @@ func runApply(ctx context.Context, sess *Session, env Env, o ApplyOptions) (Appl
 	entries := make([]entry, len(o.File.Entries))
 	for i, e := range o.File.Entries {
 		entries[i] = entry{Target: Target{Namespace: e.Namespace, ServiceAccount: e.ServiceAccount}, steps: func() ([]step.Step, error) {
-			fl, err := New(EntryOptions(e), true)
+			eo := EntryOptions(e)
+			eo.Credentials = o.Credentials
+			fl, err := New(eo, true)
 			if err != nil {
 				return nil, err
 			}

@@ -23,6 +23,7 @@ type Options struct {
 	DryRun       bool
 	AddonVersion string
 	EKSRate      float64
+	Credentials  string
 }
 
 // NewCmd returns the apply command; runF replaces the run in tests.
@@ -77,6 +78,7 @@ File format (apiVersion podid/v1, kind PodIdentity):
 	fs.StringVarP(&opts.File, "filename", "f", "", "the podid.yaml to apply (- reads stdin)")
 	fs.IntVar(&opts.Concurrency, "concurrency", flow.DefaultConcurrency, "entries processed at the same time")
 	fs.Float64Var(&opts.EKSRate, "eks-rate", flow.DefaultEKSRate, "EKS requests per second podid allows itself (all entries together)")
+	cmdutil.AddCredentialsFlag(cmd, &opts.Credentials)
 	fs.StringVar(&opts.AddonVersion, "addon-version", "", "pin the eks-pod-identity-agent add-on version (default: the default version for the cluster's Kubernetes version)")
 	cmdutil.AddDryRun(cmd, &opts.DryRun)
 	return cmd
@@ -88,7 +90,7 @@ func run(cmd *cobra.Command, opts *Options) error {
 		return err
 	}
 	return cmdutil.Execute(cmd.Context(), opts.F, flow.Apply(flow.ApplyOptions{
-		File: file, Concurrency: opts.Concurrency, DryRun: opts.DryRun, EKSRate: opts.EKSRate, AddonVersion: opts.AddonVersion,
+		File: file, Concurrency: opts.Concurrency, DryRun: opts.DryRun, EKSRate: opts.EKSRate, AddonVersion: opts.AddonVersion, Credentials: opts.Credentials,
 	}))
 }
 

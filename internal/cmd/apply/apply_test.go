@@ -179,10 +179,20 @@ entries:
 		t.Errorf("iam:GetRole called %d times for one distinct role, want 1", n)
 	}
 
+	// Every entry proved its pods' credentials: one EKS Auth exchange per
+	// workload.
+	if n := w.Fake.CallCounts()["eks-auth:AssumeRoleForPodIdentity"]; n != 3 {
+		t.Errorf("EKS Auth exchanges of the first apply: %d, want 3 (one per workload)", n)
+	}
+
 	audit := len(w.Fake.Audit())
-	r = w.Podid(t, "apply", "-f", file, "-o", "json")
+	exchanges := w.Fake.CallCounts()["eks-auth:AssumeRoleForPodIdentity"]
+	r = w.Podid(t, "apply", "-f", file, "-o", "json", "--credentials", "off")
 	if r.Code != 0 {
 		t.Fatalf("second apply: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if n := w.Fake.CallCounts()["eks-auth:AssumeRoleForPodIdentity"]; n != exchanges {
+		t.Errorf("apply --credentials off made %d EKS Auth exchanges, want none", n-exchanges)
 	}
 	d := applyDoc(t, r)
 	if len(d.Result.Entries) != 3 {
