@@ -17,7 +17,16 @@ import (
 // new pod of each restarted workload (credcheck). It reads the pods the
 // restart step reported, so it must follow it in the same step list.
 func (f *Flow) Credentials() step.Step {
-	return &credcheck.Step{Checker: f.checker(), Mode: f.credMode, Target: f.restartedTarget}
+	return &credcheck.Step{Checker: f.checker(), Mode: f.credMode, Target: f.target(func() []credcheck.Subject {
+		// Read when the step runs, after the restart reported its pods.
+		var c perOwner
+		if f.restarted != nil {
+			for _, p := range f.restarted.Pods {
+				c.add(p.Workload, p.Injected, credcheck.Subject{Workload: p.Workload, Pod: p.Pod, UID: p.UID, Node: p.Node})
+			}
+		}
+		return c.out
+	}, false)}
 }
 
 // checker is the run's one credentials checker (its proofs are cached per
@@ -49,32 +58,6 @@ func (f *Flow) expected(ctx context.Context) (credcheck.Expected, bool, error) {
 	}, true, nil
 }
 
-// restartedTarget is one injected pod per workload the restart step
-// reported (restarted, or already carrying the injection).
-func (f *Flow) restartedTarget(ctx context.Context) (credcheck.Expected, []credcheck.Subject, string, bool, error) {
-	exp, ok, err := f.expected(ctx)
-	if err != nil || !ok {
-		return exp, nil, fmt.Sprintf("no pod identity association for %s/%s", f.opts.Namespace, f.opts.ServiceAccount), false, err
-	}
-	var pods []workload.PodReport
-	if f.restarted != nil {
-		pods = f.restarted.Pods
-	}
-	var subjects []credcheck.Subject
-	seen := map[string]bool{}
-	for _, p := range pods {
-		if !p.Injected || seen[p.Workload] {
-			continue
-		}
-		seen[p.Workload] = true
-		subjects = append(subjects, credcheck.Subject{Workload: p.Workload, Pod: p.Pod, UID: p.UID, Node: p.Node})
-	}
-	if len(subjects) == 0 {
-		return exp, nil, fmt.Sprintf("no running pod of %s/%s has the injection", f.opts.Namespace, f.opts.ServiceAccount), false, nil
-	}
-	return exp, subjects, "", true, nil
-}
-
 // provePods makes the exchange for the given pods (one per owner; verify
 // and status pick them from their verdict). A result without details means
 // there was nothing to prove (no association, no pod).
@@ -83,22 +66,54 @@ func (f *Flow) restartedTarget(ctx context.Context) (credcheck.Expected, []credc
 // exists (it was deleted after the restart) fail the proof: the agent gets
 // no credentials for them. status reports the missing association itself.
 func (f *Flow) provePods(ctx context.Context, subjects []credcheck.Subject, missingIsError bool) (step.Result, error) {
-	st := &credcheck.Step{Checker: f.checker(), Mode: f.credMode, Target: func(ctx context.Context) (credcheck.Expected, []credcheck.Subject, string, bool, error) {
+	st := &credcheck.Step{Checker: f.checker(), Mode: f.credMode, Target: f.target(func() []credcheck.Subject { return subjects }, missingIsError)}
+	return st.Verify(ctx, step.Plan{}, nil)
+}
+
+// target is the credentials step's target: the association the pods will
+// use and the pods subjects returns (one per owner). With missingIsError,
+// pods that carry the injection while no association exists fail the
+// proof.
+func (f *Flow) target(subjects func() []credcheck.Subject, missingIsError bool) credcheck.Target {
+	return func(ctx context.Context) (credcheck.Expected, []credcheck.Subject, string, bool, error) {
+		o := f.opts
+		pods := subjects()
 		exp, ok, err := f.expected(ctx)
-		if err == nil && !ok && missingIsError && len(subjects) > 0 {
-			o, c := f.opts, f.sess.Cluster.Name
+		if err == nil && !ok && missingIsError && len(pods) > 0 {
+			c := f.sess.Cluster.Name
 			err = fail.Verifyf(fmt.Sprintf("recreate it: podid enable --cluster %s --ns %s --sa %s (or podid associate --cluster %s --ns %s --sa %s --role ROLE)", c, o.Namespace, o.ServiceAccount, c, o.Namespace, o.ServiceAccount),
 				"no pod identity association for %s/%s on cluster %s: its pods carry the injection, but EKS Auth gives them no credentials (was the association deleted after the restart?)", o.Namespace, o.ServiceAccount, c)
 		}
 		if err != nil || !ok {
-			return exp, nil, fmt.Sprintf("no pod identity association for %s/%s", f.opts.Namespace, f.opts.ServiceAccount), false, err
+			return exp, nil, fmt.Sprintf("no pod identity association for %s/%s", o.Namespace, o.ServiceAccount), false, err
 		}
-		if len(subjects) == 0 {
-			return exp, nil, fmt.Sprintf("no running pod of %s/%s is ready for Pod Identity", f.opts.Namespace, f.opts.ServiceAccount), false, nil
+		if len(pods) == 0 {
+			return exp, nil, fmt.Sprintf("no running pod of %s/%s has the injection", o.Namespace, o.ServiceAccount), false, nil
 		}
-		return exp, subjects, "", true, nil
-	}}
-	return st.Verify(ctx, step.Plan{}, nil)
+		return exp, pods, "", true, nil
+	}
+}
+
+// perOwner keeps the first passing pod of each owner; a pod without a
+// controller is its own owner.
+type perOwner struct {
+	seen map[string]bool
+	out  []credcheck.Subject
+}
+
+func (c *perOwner) add(owner string, passing bool, s credcheck.Subject) {
+	if owner == "" {
+		owner = "pod/" + s.Pod
+	}
+	if !passing || c.seen[owner] {
+		return
+	}
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	c.seen[owner] = true
+	s.Workload = owner
+	c.out = append(c.out, s)
 }
 
 // proveStep runs provePods as a step of its own, with its status line.
@@ -108,7 +123,7 @@ func (f *Flow) proveStep(ctx context.Context, env Env, subjects []credcheck.Subj
 	start := time.Now()
 	line := env.sink().Start(credcheck.StepName)
 	if f.credMode != credcheck.ModeOff && len(subjects) > 0 {
-		line.Waiting(fmt.Sprintf("EKS Auth AssumeRoleForPodIdentity for %d %s", len(subjects), map[bool]string{true: "pod", false: "pods"}[len(subjects) == 1]))
+		line.Waiting(fmt.Sprintf("EKS Auth AssumeRoleForPodIdentity for %s", diagnose.Count(len(subjects), "pod", "pods")))
 	}
 	res, err := f.provePods(ctx, subjects, true)
 	if err == nil && after != nil && f.credMode != credcheck.ModeOff {
@@ -126,37 +141,21 @@ func (f *Flow) proveStep(ctx context.Context, env Env, subjects []credcheck.Subj
 
 // verdictSubjects is one passing pod per owner of verify's verdict.
 func verdictSubjects(v diagnose.Verdict) []credcheck.Subject {
-	var out []credcheck.Subject
-	seen := map[string]bool{}
+	var c perOwner
 	for _, p := range v.Pods {
-		owner := p.Owner
-		if owner == "" {
-			owner = "pod/" + p.Name
-		}
-		if p.OK && !seen[owner] {
-			seen[owner] = true
-			out = append(out, credcheck.Subject{Workload: owner, Pod: p.Name, UID: p.UID, Node: p.Node})
-		}
+		c.add(p.Owner, p.OK, credcheck.Subject{Pod: p.Name, UID: p.UID, Node: p.Node})
 	}
-	return out
+	return c.out
 }
 
 // statusSubjects is one injected pod without problems per workload of
 // status' report.
 func statusSubjects(pods []diagnose.PodInfo) []credcheck.Subject {
-	var out []credcheck.Subject
-	seen := map[string]bool{}
+	var c perOwner
 	for _, p := range pods {
-		owner := p.Workload
-		if owner == "" {
-			owner = "pod/" + p.Name
-		}
-		if p.Injected && len(p.Problems) == 0 && !seen[owner] {
-			seen[owner] = true
-			out = append(out, credcheck.Subject{Workload: owner, Pod: p.Name, UID: p.UID, Node: p.Node})
-		}
+		c.add(p.Workload, p.Injected && len(p.Problems) == 0, credcheck.Subject{Pod: p.Name, UID: p.UID, Node: p.Node})
 	}
-	return out
+	return c.out
 }
 
 // credentialFindings turns the credentials result into status findings.
