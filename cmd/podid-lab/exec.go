@@ -39,17 +39,9 @@ The exit code is COMMAND's.
 			if ns == "" {
 				return fmt.Errorf("--ns is required: the namespace of pod %s", args[0])
 			}
-			dir, err := root.labDir()
+			dir, s, fake, err := root.runningLab()
 			if err != nil {
 				return err
-			}
-			s, err := lab.Load(dir)
-			if err != nil {
-				return err
-			}
-			fake, err := lab.LoadFake(dir)
-			if err != nil {
-				return fmt.Errorf("the lab in %s has no fake AWS running (%w); run `podid-lab up` again", dir, err)
 			}
 			ag, err := lab.LoadAgent(dir)
 			if err != nil || !ag.Alive() {

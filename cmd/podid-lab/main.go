@@ -347,23 +347,32 @@ func newDown(root *rootOptions) *cobra.Command {
 	}
 }
 
+// runningLab loads the lab's state and its fake AWS process (env, exec).
+func (root *rootOptions) runningLab() (string, *lab.State, *lab.FakeState, error) {
+	dir, err := root.labDir()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	s, err := lab.Load(dir)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	fake, err := lab.LoadFake(dir)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("the lab in %s has no fake AWS running (%w); run `podid-lab up` again", dir, err)
+	}
+	return dir, s, fake, nil
+}
+
 func newEnv(root *rootOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "env",
 		Short: `Print shell exports for the lab: eval "$(podid-lab env)"`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := root.labDir()
+			_, s, fake, err := root.runningLab()
 			if err != nil {
 				return err
-			}
-			s, err := lab.Load(dir)
-			if err != nil {
-				return err
-			}
-			fake, err := lab.LoadFake(dir)
-			if err != nil {
-				return fmt.Errorf("the lab in %s has no fake AWS running (%w); run `podid-lab up` again", dir, err)
 			}
 			for _, kv := range envVars(s.Kubeconfig, fake.URL) {
 				k, v, _ := strings.Cut(kv, "=")
